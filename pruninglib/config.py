@@ -1,0 +1,173 @@
+"""Configuration dataclasses: every hyperparameter lives here, with help text, validated on creation.
+
+A chapter's papermill ``parameters`` cell is the flat view of one of these configs: every name in the cell is
+a field of the chapter's config class (a test checks it), and ``Config.from_mapping`` builds the config from the
+notebook's globals, raising :class:`ConfigError` before any work starts if a name or value is not allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+PROFILES = ("smoke", "quick", "paper")
+REGULARIZERS = ("none", "l1", "l2")
+PRUNE_FORMS = ("laplace", "gauss")
+SCALES = ("std", "mean_abs", "median_abs")
+OPTIMIZERS = ("sgd", "adam")
+
+
+class ConfigError(ValueError):
+    """A parameter was unknown or out of range. The message names the parameter, the value and what is allowed."""
+
+
+def _help(text: str, default: Any = dataclasses.MISSING, default_factory: Any = dataclasses.MISSING) -> Any:
+    if default_factory is not dataclasses.MISSING:
+        return field(default_factory=default_factory, metadata={"help": text})
+    return field(default=default, metadata={"help": text})
+
+
+def check(ok: bool, name: str, value: Any, allowed: str) -> None:
+    """Raise ConfigError naming ``name``, ``value`` and what is ``allowed`` unless ``ok``."""
+    if not ok:
+        raise ConfigError(f"parameter {name!r} = {value!r} is not allowed: {allowed}")
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    check(value in choices, name, value, f"one of {', '.join(map(repr, choices))}")
+
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    check(isinstance(value, int) and not isinstance(value, bool) and value >= low, name, value,
+          f"an integer >= {low}")
+
+
+def _check_float(name: str, value: Any, low: float, high: float, *, low_open: bool = False,
+                 high_open: bool = False) -> None:
+    is_num = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = is_num and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    lo = "(" if low_open else "["
+    hi = ")" if high_open else "]"
+    check(ok, name, value, f"a number in {lo}{low}, {high}{hi}")
+
+
+class ConfigBase:
+    """Shared behaviour of the config dataclasses: building from a mapping, help text, hashing."""
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, strict: bool = False) -> Any:
+        """Build the config from ``values``, keeping only the field names (a notebook's globals hold more).
+
+        With ``strict=True`` any key that is not a field raises ConfigError (used for command-line overrides).
+        """
+        names = set(cls.field_names())
+        if strict:
+            for key in values:
+                check(key in names, key, values[key], f"a parameter of {cls.__name__}: {', '.join(sorted(names))}")
+        return cls(**{k: v for k, v in values.items() if k in names})  # type: ignore[call-arg]
+
+    def _lists_to_tuples(self) -> None:
+        """JSON, papermill and notebooks hand over lists; the frozen configs hold tuples."""
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                object.__setattr__(self, f.name, tuple(value))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    def digest(self) -> str:
+        """A short hash of the config: runs are named by it, and a checkpoint only resumes the same config."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class MLPMnistConfig(ConfigBase):
+    """Parameters of the MLP/MNIST chapter (Ben-Guigui, Goldberger & Riklin-Raviv, stochastic weight pruning)."""
+
+    profile: str = _help("name of the profile these values came from (smoke, quick, paper)", "smoke")
+    seeds: tuple[int, ...] = _help("one run per seed for every variant; results report mean and std", (0,))
+    widths: tuple[int, ...] = _help("MLP layer widths, input first, classes last", (784, 300, 100, 10))
+    epochs: int = _help("training epochs per run", 2)
+    batch_size: int = _help("mini-batch size", 128)
+    optimizer: str = _help("sgd (momentum 0.9, Nesterov) or adam", "sgd")
+    lr: float = _help("peak learning rate; cosine decay to 0 over all epochs", 0.05)
+    train_subset: int = _help("use the first N training images; 0 means all 55,000 left after the validation split", 2000)
+    val_size: int = _help("images held out from the MNIST training set for validation", 5000)
+    variants: tuple[str, ...] = _help(
+        "pruned runs to make, by regularizer: any of 'l2', 'l1', 'none' (a dense baseline always runs)",
+        ("l2", "l1", "none"))
+    lambda_l2: float = _help("L2 coefficient: penalty lambda/2 * ||w||^2, i.e. weight decay lambda", 5e-4)
+    lambda_l1: float = _help("L1 coefficient: penalty lambda * ||w||_1", 2e-5)
+    dense_weight_decay: float = _help("weight decay of the dense baseline", 5e-4)
+    prune_form: str = _help("p(w) shape: laplace rho*exp(-|w|/tau) or gauss rho*exp(-w^2/(2 sigma^2))", "laplace")
+    prune_scale: str = _help("per-layer scale tau/sigma from the surviving weights: std, mean_abs or median_abs",
+                             "std")
+    prune_factor: float = _help("tau (or sigma) is prune_factor times the layer scale; small: close to "
+                                "magnitude pruning, large: close to uniform random pruning", 1.0)
+    target_sparsity: tuple[float, ...] = _help(
+        "final weight sparsity per linear layer (first hidden layer first), each in [0, 1)", (0.95, 0.9, 0.5))
+    ramp_start: float = _help("fraction of training at which stochastic pruning starts", 0.0)
+    ramp_end: float = _help("fraction of training at which the target sparsity is reached; the mask is then "
+                            "frozen and training goes on", 0.6)
+    prune_every: int = _help("stochastic pruning step every N optimizer steps (the paper: every step)", 1)
+    chosen: str = _help("which pruned variant is physically shrunk and reported as the headline", "l2")
+    sample_nodes: int = _help("nodes per layer whose fan-in norm trajectories are plotted", 12)
+    latency_batches: tuple[int, ...] = _help("batch sizes at which latency is measured", (1, 64))
+    device: str = _help("'auto' (GPU when there is one), 'cpu' or 'cuda'", "auto")
+    data_root: str = _help("folder holding MNIST/raw; if empty, $PRUNINGLIB_DATA, then data/ in the repo", "")
+    out_dir: str = _help("where results.json, dynamics.csv and the shrunk model are written", "runs/mlp_mnist")
+
+    def __post_init__(self) -> None:
+        self._lists_to_tuples()
+        _check_choice("profile", self.profile, PROFILES)
+        check(isinstance(self.seeds, tuple) and len(self.seeds) > 0
+              and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds),
+              "seeds", self.seeds, "a non-empty list of non-negative integers")
+        check(isinstance(self.widths, tuple) and len(self.widths) >= 3
+              and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in self.widths),
+              "widths", self.widths, "a list of at least 3 positive integers (input, hidden..., classes)")
+        check(self.widths[0] == 784 and self.widths[-1] == 10, "widths", self.widths,
+              "input width 784 and 10 classes for MNIST")
+        _check_int("epochs", self.epochs, 1)
+        _check_int("batch_size", self.batch_size, 1)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_float("lr", self.lr, 0.0, 10.0, low_open=True)
+        _check_int("train_subset", self.train_subset, 0)
+        _check_int("val_size", self.val_size, 1)
+        check(self.val_size < 60000, "val_size", self.val_size, "fewer than the 60,000 MNIST training images")
+        check(isinstance(self.variants, tuple) and len(self.variants) > 0
+              and all(v in REGULARIZERS for v in self.variants) and len(set(self.variants)) == len(self.variants),
+              "variants", self.variants, f"distinct names from {', '.join(REGULARIZERS)}")
+        for name in ("lambda_l2", "lambda_l1", "dense_weight_decay"):
+            _check_float(name, getattr(self, name), 0.0, 1.0)
+        _check_choice("prune_form", self.prune_form, PRUNE_FORMS)
+        _check_choice("prune_scale", self.prune_scale, SCALES)
+        _check_float("prune_factor", self.prune_factor, 0.0, 100.0, low_open=True)
+        n_layers = len(self.widths) - 1
+        check(isinstance(self.target_sparsity, tuple) and len(self.target_sparsity) == n_layers,
+              "target_sparsity", self.target_sparsity, f"one value per linear layer ({n_layers} for these widths)")
+        for s in self.target_sparsity:
+            _check_float("target_sparsity", s, 0.0, 1.0, high_open=True)
+        _check_float("ramp_start", self.ramp_start, 0.0, 1.0)
+        _check_float("ramp_end", self.ramp_end, 0.0, 1.0)
+        check(self.ramp_end > self.ramp_start, "ramp_end", self.ramp_end,
+              f"a fraction larger than ramp_start = {self.ramp_start}")
+        _check_int("prune_every", self.prune_every, 1)
+        check(self.chosen in self.variants, "chosen", self.chosen, f"one of the variants {self.variants}")
+        _check_int("sample_nodes", self.sample_nodes, 0)
+        check(isinstance(self.latency_batches, tuple) and len(self.latency_batches) > 0
+              and all(isinstance(b, int) and b >= 1 for b in self.latency_batches),
+              "latency_batches", self.latency_batches, "a non-empty list of positive integers")
+        _check_choice("device", self.device, ("auto", "cpu", "cuda"))

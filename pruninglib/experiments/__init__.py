@@ -1,0 +1,37 @@
+"""Chapters: each names its notebook, its config class, its profiles and its experiment function."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pruninglib.config import PROFILES, ConfigBase, ConfigError, MLPMnistConfig, check
+from pruninglib.experiments import mlp_mnist
+from pruninglib.registry import Registry
+
+
+@dataclass(frozen=True)
+class Chapter:
+    name: str
+    title: str
+    notebook: str  # file name in notebooks/
+    config: type[ConfigBase]
+    profiles: dict[str, dict[str, Any]]
+    run: Callable[..., Any]
+
+    def parameters(self, profile: str, overrides: dict[str, Any] | None = None,
+                   out_dir: str | None = None) -> dict[str, Any]:
+        """The validated papermill parameters for ``profile`` plus ``overrides`` (ConfigError if not allowed)."""
+        check(profile in self.profiles, "profile", profile, f"one of {', '.join(PROFILES)}")
+        values = {**self.config().to_dict(), **self.profiles[profile], **(overrides or {})}  # type: ignore[call-arg]
+        if out_dir is not None:
+            values["out_dir"] = out_dir
+        cfg = self.config.from_mapping(values, strict=True)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.to_dict().items()}
+
+
+CHAPTERS: Registry[Chapter] = Registry("chapter")
+CHAPTERS.register("mlp_mnist")(Chapter(
+    "mlp_mnist", "Stochastic pruning of an MLP on MNIST", "mlp_mnist.ipynb", MLPMnistConfig, mlp_mnist.PROFILES,
+    mlp_mnist.run))
+
+__all__ = ["CHAPTERS", "Chapter", "ConfigError"]

@@ -1,0 +1,87 @@
+"""Pieces every chapter's experiment shares: seeding, the run record, shrinking with proof, latency."""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import nn
+
+from pruninglib.data.tensors import Dataset, Split
+from pruninglib.metrics import count_flops, count_params, evaluate, latency
+from pruninglib.pruning.nodes import node_summary
+from pruninglib.surgery import shrink
+from pruninglib.tracking.provenance import git_commit, hardware, software
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed torch's global RNG inside the block only (module initialisers use it); outer state is restored."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+@dataclass
+class RunRecord:
+    """The provenance block of results.json and of the run card."""
+
+    chapter: str
+    profile: str
+    parameters: dict[str, Any]
+    seeds: list[int]
+    device: torch.device
+    data_source: dict[str, Any]
+    started: float = field(default_factory=time.time)
+
+    def to_dict(self, wall_time_s: float) -> dict[str, Any]:
+        return {"chapter": self.chapter, "profile": self.profile, "parameters": self.parameters,
+                "seeds": self.seeds, "hardware": hardware(self.device), "software": software(),
+                "torch_version": torch.__version__, "data_source": self.data_source, "git": git_commit(),
+                "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+                "wall_time_s": round(wall_time_s, 1)}
+
+
+def model_metrics(model: nn.Module, split: Split, input_shape: tuple[int, ...]) -> dict[str, Any]:
+    """Accuracy, loss, parameters (total, non-zero) and FLOPs of ``model`` on ``split``."""
+    return {**evaluate(model, split), **count_params(model), "flops": count_flops(model, input_shape)}
+
+
+def shrink_and_prove(model: nn.Module, data: Dataset, input_shape: tuple[int, ...]) -> tuple[nn.Module,
+                                                                                              dict[str, Any]]:
+    """Physically remove dead nodes and measure the shrunk net next to the masked one.
+
+    The report holds both nets' test metrics, the node summary and ``max_abs_diff`` between their test logits
+    (surgery must keep the function: this is the proof, recomputed for every run).
+    """
+    small = shrink(model).eval()
+    model.eval()
+    with torch.no_grad():
+        diff = max(float((model(x) - small(x)).abs().max()) for x, _ in data.test.batches(4096))
+    return small, {"masked": model_metrics(model, data.test, input_shape),
+                   "shrunk": model_metrics(small, data.test, input_shape), "nodes": node_summary(model),
+                   "max_abs_diff": diff}
+
+
+def latencies(models: dict[str, nn.Module], input_shape: tuple[int, ...], batches: tuple[int, ...],
+              repeats: int = 30) -> dict[str, dict[str, float]]:
+    """Median forward latency in ms, per model name and batch size (key ``batch_<n>``), measured interleaved."""
+    out: dict[str, dict[str, float]] = {name: {} for name in models}
+    for b in batches:
+        for name, m in models.items():
+            out[name][f"batch_{b}"] = round(latency(m, input_shape, b, repeats=repeats), 4)
+    return out
+
+
+def timer() -> Callable[[], float]:
+    t0 = time.perf_counter()
+    return lambda: time.perf_counter() - t0
+
+
+def out_path(out_dir: str, *parts: str) -> Path:
+    p = Path(out_dir).joinpath(*parts)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return p

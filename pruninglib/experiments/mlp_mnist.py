@@ -1,0 +1,184 @@
+"""Chapter "MLP on MNIST": dense baseline vs stochastic weight pruning with L2, L1 or no regularizer.
+
+One run per (variant, seed). Every pruned run is physically shrunk and the shrunk net is checked against the
+masked one. Writes ``results.json``, ``dynamics.csv.gz``, ``summary.csv`` and the shrunk models into
+``cfg.out_dir``; completed runs are checkpointed, so re-running an interrupted command resumes it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from pruninglib._io import atomic_path, write_json
+from pruninglib.config import MLPMnistConfig
+from pruninglib.data import Dataset, load_mnist, pick_device
+from pruninglib.experiments.common import (RunRecord, latencies, model_metrics, out_path, seeded,
+                                           shrink_and_prove, timer)
+from pruninglib.models import MLP, save_model
+from pruninglib.pruning import node_summary
+from pruninglib.regularizers import penalty
+from pruninglib.tracking import DynamicsTracker, to_frame
+from pruninglib.training import StochasticPruning, fit, make_optimizer
+
+INPUT_SHAPE = (1, 28, 28)
+PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": {},  # the config defaults: seconds
+    "quick": {"profile": "quick", "seeds": [0], "epochs": 8, "train_subset": 0},
+    "paper": {"profile": "paper", "seeds": [0, 1, 2], "epochs": 20, "train_subset": 0},
+}
+
+
+@dataclass
+class MLPResult:
+    """What the notebook shows: the JSON record, a row per run, the tidy dynamics, and the models."""
+
+    results: dict[str, Any]
+    summary: pd.DataFrame
+    dynamics: pd.DataFrame
+    models: dict[tuple[str, int], nn.Module]
+    shrunk: dict[tuple[str, int], nn.Module]
+
+
+def _train(cfg: MLPMnistConfig, data: Dataset, variant: str, seed: int, device: torch.device,
+           checkpoint: str, progress: bool) -> tuple[nn.Module, list[dict[str, Any]]]:
+    """Train one run. ``variant`` 'dense' = L2 with ``dense_weight_decay`` and no pruning."""
+    with seeded(seed):
+        model = MLP(cfg.widths).to(device)
+    reg, lam = (("l2", cfg.dense_weight_decay) if variant == "dense" else
+                (variant, {"l2": cfg.lambda_l2, "l1": cfg.lambda_l1, "none": 0.0}[variant]))
+    tracker = DynamicsTracker({"train": data.train, "val": data.val, "test": data.test},
+                              {"variant": variant, "seed": seed})
+    callbacks: list[Any] = [tracker]
+    if variant != "dense":
+        gen = torch.Generator(device=device).manual_seed(10_000 + seed)
+        callbacks.insert(0, StochasticPruning(model, cfg.target_sparsity, start=cfg.ramp_start, end=cfg.ramp_end,
+                                              form=cfg.prune_form, scale=cfg.prune_scale, factor=cfg.prune_factor,
+                                              every=cfg.prune_every,
+                                              generator=gen))
+    fit(model, data.train, epochs=cfg.epochs, batch_size=cfg.batch_size,
+        optimizer=make_optimizer(cfg.optimizer, model.parameters(), cfg.lr),
+        generator=torch.Generator().manual_seed(seed),
+        penalty=lambda m: penalty(reg, m.prunable().values(), lam),  # type: ignore[operator]
+        callbacks=callbacks, checkpoint=checkpoint, desc=f"{variant} seed {seed}", progress=progress)
+    return model, tracker.rows
+
+
+def _mean_std(values: pd.Series) -> dict[str, Any]:
+    return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            "per_seed": [float(v) for v in values]}
+
+
+def run(cfg: MLPMnistConfig, progress: bool = True) -> MLPResult:
+    """Run the chapter's experiment (see module docstring)."""
+    clock = timer()
+    device = pick_device(cfg.device)
+    data = load_mnist(cfg.data_root or None, val_size=cfg.val_size, train_subset=cfg.train_subset, device=device)
+    record = RunRecord("mlp_mnist", cfg.profile, cfg.to_dict(), list(cfg.seeds), device, data.source)
+    ckpt_dir = out_path(cfg.out_dir, "checkpoints", cfg.digest(), "-").parent
+    runs = [(v, s) for s in cfg.seeds for v in ("dense", *cfg.variants)]
+    rows: list[dict[str, Any]] = []
+    summary: list[dict[str, Any]] = []
+    models: dict[tuple[str, int], nn.Module] = {}
+    shrunk: dict[tuple[str, int], nn.Module] = {}
+    for variant, seed in tqdm(runs, desc="runs", disable=not progress):
+        model, run_rows = _train(cfg, data, variant, seed, device, str(ckpt_dir / f"{variant}-seed{seed}.pt"),
+                                 progress)
+        rows += run_rows
+        models[(variant, seed)] = model
+        if variant == "dense":
+            report = {"masked": model_metrics(model, data.test, INPUT_SHAPE), "nodes": node_summary(model)}
+            report["shrunk"], report["max_abs_diff"] = report["masked"], 0.0
+        else:
+            shrunk[(variant, seed)], report = shrink_and_prove(model, data, INPUT_SHAPE)
+        m, s = report["masked"], report["shrunk"]
+        summary.append({
+            "variant": variant, "seed": seed, "val_accuracy": next(
+                r["value"] for r in reversed(run_rows) if r["split"] == "val" and r["metric"] == "accuracy"),
+            "test_accuracy": m["accuracy"], "shrunk_test_accuracy": s["accuracy"],
+            "weight_sparsity": 1.0 - m["nonzero_params"] / m["params"],
+            "nodes_removed": report["nodes"]["all hidden"]["fraction_dead"],
+            **{f"nodes_removed[{k}]": v["fraction_dead"] for k, v in report["nodes"].items() if k != "all hidden"},
+            "params": m["params"], "nonzero_params": m["nonzero_params"], "flops": m["flops"],
+            "shrunk_params": s["params"], "shrunk_flops": s["flops"], "max_abs_diff": report["max_abs_diff"]})
+    table = pd.DataFrame(summary)
+    dynamics = to_frame(rows)
+
+    # Persist: models of the chosen variant, tidy tables, then results.json last (its presence = run complete).
+    model_paths = [save_model(shrunk[(cfg.chosen, s)], str(out_path(cfg.out_dir, "models",
+                                                                    f"shrunk_{cfg.chosen}_seed{s}.pt")))
+                   for s in cfg.seeds]
+    with atomic_path(out_path(cfg.out_dir, "dynamics.csv.gz")) as tmp:
+        dynamics.to_csv(tmp, index=False, compression="gzip")
+    with atomic_path(out_path(cfg.out_dir, "summary.csv")) as tmp:
+        table.to_csv(tmp, index=False)
+    lat = latencies({"dense": models[("dense", cfg.seeds[0])], "shrunk": shrunk[(cfg.chosen, cfg.seeds[0])]},
+                    INPUT_SHAPE, cfg.latency_batches)
+    results = {**record.to_dict(clock()), **_headline(cfg, table), "latency_ms": lat,
+               "latency_note": f"median of 30 forward passes, dense seed {cfg.seeds[0]} vs shrunk "
+                               f"{cfg.chosen} seed {cfg.seeds[0]}, batch sizes {list(cfg.latency_batches)}",
+               "shrunk_model_path": model_paths[0], "shrunk_model_paths": model_paths,
+               "files": {"dynamics": str(out_path(cfg.out_dir, "dynamics.csv.gz")),
+                         "summary": str(out_path(cfg.out_dir, "summary.csv"))}}
+    write_json(out_path(cfg.out_dir, "results.json"), results)
+    return MLPResult(results, table, dynamics, models, shrunk)
+
+
+def _headline(cfg: MLPMnistConfig, table: pd.DataFrame) -> dict[str, Any]:
+    """Dense, pruned and shrunk metrics (mean, std over seeds) and the chapter's targets, met or not."""
+    by = {v: g for v, g in table.groupby("variant")}
+    dense, chosen = by["dense"], by[cfg.chosen]
+    layers = [c for c in table.columns if c.startswith("nodes_removed[")]
+
+    def block(g: pd.DataFrame, acc: str, params: str, flops: str) -> dict[str, Any]:
+        return {"metric": "test_accuracy", "value": _mean_std(g[acc]), "params": int(g[params].iloc[0]),
+                "nonzero_params": _mean_std(g["nonzero_params"]) if params == "params" else None,
+                "flops": _mean_std(g[flops])}
+
+    dense_acc, shrunk_acc = dense["test_accuracy"].mean(), chosen["shrunk_test_accuracy"].mean()
+    removed = chosen["nodes_removed"].mean()
+    return {
+        "dense": block(dense, "test_accuracy", "params", "flops"),
+        "pruned": {v: {**block(by[v], "test_accuracy", "params", "flops"),
+                       "weight_sparsity": _mean_std(by[v]["weight_sparsity"]),
+                       "nodes_removed": _mean_std(by[v]["nodes_removed"])} for v in cfg.variants},
+        "shrunk": {"variant": cfg.chosen, **block(chosen, "shrunk_test_accuracy", "shrunk_params", "shrunk_flops"),
+                   "params": _mean_std(chosen["shrunk_params"]),
+                   "max_abs_diff_vs_masked": float(chosen["max_abs_diff"].max())},
+        "nodes_removed": {"variant": cfg.chosen, "overall": _mean_std(chosen["nodes_removed"]),
+                          "per_layer": {c[len("nodes_removed["):-1]: _mean_std(chosen[c]) for c in layers}},
+        "weight_sparsity": {"variant": cfg.chosen, **_mean_std(chosen["weight_sparsity"])},
+        "targets": [
+            {"name": "hidden nodes removed (%)", "value": 100 * removed, "target": ">= 50",
+             "met": bool(removed >= 0.5)},
+            {"name": "dense test accuracy (%)", "value": 100 * dense_acc, "target": ">= 98.0",
+             "met": bool(dense_acc >= 0.98)},
+            {"name": "shrunk minus dense test accuracy (points)", "value": 100 * (shrunk_acc - dense_acc),
+             "target": ">= -0.3", "met": bool(shrunk_acc - dense_acc >= -0.003)},
+        ],
+    }
+
+
+def surgery_table(result: MLPResult) -> pd.DataFrame:
+    """Dense vs masked vs shrunk net of the first seed: parameters, FLOPs, latency and test accuracy."""
+    r, t = result.results, result.summary
+    chosen, seed = r["shrunk"]["variant"], r["seeds"][0]
+    dense = t[(t["variant"] == "dense") & (t["seed"] == seed)].iloc[0]
+    pruned = t[(t["variant"] == chosen) & (t["seed"] == seed)].iloc[0]
+    lat = r["latency_ms"]
+    rows = {
+        "dense": (dense["params"], dense["nonzero_params"], dense["flops"], lat["dense"], dense["test_accuracy"]),
+        f"{chosen}, masked": (pruned["params"], pruned["nonzero_params"], pruned["flops"], lat["dense"],
+                              pruned["test_accuracy"]),
+        f"{chosen}, shrunk": (pruned["shrunk_params"], None, pruned["shrunk_flops"], lat["shrunk"],
+                              pruned["shrunk_test_accuracy"]),
+    }
+    table = pd.DataFrame([{"net": name, "parameters": int(p), "non-zero parameters": int(p if nz is None else nz),
+                           "FLOPs per image": int(f),
+                           **{f"latency ms, {k.replace('_', ' ')}": v for k, v in la.items()},
+                           "test accuracy %": round(100 * a, 2)} for name, (p, nz, f, la, a) in rows.items()])
+    return table.set_index("net")

@@ -1,0 +1,66 @@
+"""What every model declares so that pruning, tracking and surgery need no special cases.
+
+A model registers with :data:`MODELS`, is rebuilt from its :meth:`spec` (a plain dict, so saved models need no
+pickled classes), lists its prunable weights by parameter name, and describes its layer couplings as data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from pruninglib.registry import Registry
+
+MODELS: Registry[type[nn.Module]] = Registry("model")
+
+
+@dataclass(frozen=True)
+class Coupling:
+    """The output units ("nodes") of ``producer`` feed the input units of each of ``consumers``.
+
+    ``activation`` is applied between them; a node whose fan-in weights are all zero carries the constant
+    ``activation(bias)``, which surgery folds into the consumers' biases. ``layer`` is the label used in tracking
+    and plots (for example ``"hidden 1"``).
+    """
+
+    layer: str
+    producer: str
+    consumers: tuple[str, ...]
+    activation: str = "relu"
+
+
+@runtime_checkable
+class Prunable(Protocol):
+    def spec(self) -> dict[str, Any]: ...
+    def prunable(self) -> dict[str, nn.Parameter]: ...
+    def couplings(self) -> list[Coupling]: ...
+
+
+def build_model(spec: dict[str, Any]) -> nn.Module:
+    """Build a model from ``{"name": ..., "kwargs": {...}}`` via the registry."""
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise ValueError(f"model spec {spec!r} is not allowed: a dict with 'name' and 'kwargs'")
+    return MODELS.get(spec["name"])(**spec.get("kwargs", {}))
+
+
+def save_model(model: nn.Module, path: str) -> str:
+    """Save architecture spec plus state dict (atomically); :func:`load_model` rebuilds it without pickled code."""
+    from pruninglib._io import atomic_path
+
+    assert isinstance(model, Prunable), f"{type(model).__name__} does not declare spec()"
+    with atomic_path(path) as tmp:
+        torch.save({"format": "pruninglib-model/1", "spec": model.spec(),
+                    "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, tmp)
+    return str(path)
+
+
+def load_model(path: str, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Load a model saved by :func:`save_model` (``weights_only``: no code is unpickled)."""
+    blob = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(blob, dict) or blob.get("format") != "pruninglib-model/1":
+        raise ValueError(f"{path} is not a pruninglib model file (expected format 'pruninglib-model/1')")
+    model = build_model(blob["spec"])
+    model.load_state_dict(blob["state_dict"])
+    return model.eval()

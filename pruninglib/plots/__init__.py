@@ -1,0 +1,91 @@
+"""Seaborn figures. Every function takes a tidy DataFrame (see :mod:`pruninglib.tracking.dynamics`) and returns
+a matplotlib Figure; none reads files or models."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg") if matplotlib.get_backend().lower() == "agg" else None  # keep notebook backends
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+VARIANT_ORDER = ["dense", "l2", "l1", "none"]
+PALETTE = {"dense": "#4d4d4d", "l2": "#1f77b4", "l1": "#d62728", "none": "#2ca02c"}
+
+
+def _order(df: pd.DataFrame) -> list[str]:
+    present = list(df["variant"].unique())
+    return [v for v in VARIANT_ORDER if v in present] + [v for v in present if v not in VARIANT_ORDER]
+
+
+def node_death(dynamics: pd.DataFrame) -> Figure:
+    """Alive-node fraction per layer over epochs (mean and spread over seeds), one line per variant."""
+    df = dynamics[dynamics["metric"] == "alive_fraction"]
+    order = _order(df)
+    layers = sorted(df["layer"].unique())
+    fig, axes = plt.subplots(1, len(layers), figsize=(4.2 * len(layers), 3.4), sharey=True, squeeze=False)
+    for ax, layer in zip(axes[0], layers):
+        sns.lineplot(df[df["layer"] == layer], x="epoch", y="value", hue="variant", hue_order=order,
+                     palette=PALETTE, errorbar="sd", marker="o", markersize=3, ax=ax)
+        ax.set(title=layer, ylabel="fraction of nodes alive", ylim=(-0.02, 1.02))
+        ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
+    for ax in axes[0][1:]:
+        ax.get_legend().remove()
+    fig.tight_layout()
+    return fig
+
+
+def weight_sparsity(dynamics: pd.DataFrame) -> Figure:
+    """Weight sparsity per layer over epochs, one line per variant (the schedule the pruner follows)."""
+    df = dynamics[dynamics["metric"] == "weight_sparsity"]
+    g = sns.relplot(df, x="epoch", y="value", hue="variant", hue_order=_order(df), palette=PALETTE,
+                    col="layer", kind="line", errorbar="sd", height=3.0, aspect=1.2)
+    g.set_axis_labels("epoch", "weight sparsity")
+    return g.figure
+
+
+def fan_in_trajectories(dynamics: pd.DataFrame, nodes: int = 12, seed: int | None = None) -> Figure:
+    """Fan-in L2 norm over epochs for the first ``nodes`` nodes of each layer (one seed), variant x layer grid.
+
+    Lines that reach zero are nodes that died."""
+    df = dynamics[(dynamics["metric"] == "fan_in_norm") & (dynamics["node"] < nodes)]
+    seed = df["seed"].min() if seed is None else seed
+    df = df[df["seed"] == seed].copy()
+    df["node"] = df["node"].astype(int)
+    g = sns.relplot(df, x="epoch", y="value", units="node", estimator=None, row="variant", col="layer",
+                    row_order=_order(df), kind="line", hue="node", palette="viridis", legend=False, lw=1,
+                    height=2.4, aspect=1.6)
+    g.set(ylim=(0, None))
+    g.set_axis_labels("epoch", "fan-in norm ||u||")
+    g.set_titles("{row_name} | {col_name}")
+    return g.figure
+
+
+def accuracy_vs_removed(dynamics: pd.DataFrame, summary: pd.DataFrame) -> Figure:
+    """Validation accuracy against the fraction of hidden nodes dead, epoch by epoch (lines, one per run), and
+    the final test accuracy of each shrunk net (large markers)."""
+    alive = dynamics[(dynamics["metric"] == "alive_fraction")]
+    nodes = dynamics[(dynamics["metric"] == "fan_in_norm")].groupby(["variant", "seed", "epoch", "layer"]).size()
+    # overall dead fraction = node-weighted mean over layers
+    w = nodes.rename("n").reset_index()
+    a = alive.merge(w, on=["variant", "seed", "epoch", "layer"])
+    a["dead"] = (1 - a["value"]) * a["n"]
+    removed = a.groupby(["variant", "seed", "epoch"]).apply(lambda g: g["dead"].sum() / g["n"].sum(),
+                                                           include_groups=False).rename("removed")
+    acc = dynamics[(dynamics["metric"] == "accuracy") & (dynamics["split"] == "val")].set_index(
+        ["variant", "seed", "epoch"])["value"].rename("val_accuracy")
+    traj = pd.concat([removed, acc], axis=1).reset_index()
+    traj = traj[traj["epoch"] > 0]
+    order = _order(traj)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    sns.lineplot(traj, x="removed", y="val_accuracy", hue="variant", hue_order=order, palette=PALETTE,
+                 units="seed", estimator=None, sort=False, alpha=0.45, lw=1, ax=ax, legend=False)
+    sns.scatterplot(summary, x="nodes_removed", y="shrunk_test_accuracy", hue="variant", hue_order=order,
+                    palette=PALETTE, style="variant", s=90, ax=ax, zorder=5)
+    ax.set(xlabel="fraction of hidden nodes removed", ylabel="accuracy",
+           title="lines: validation accuracy by epoch; markers: final shrunk net on test")
+    ax.axvline(0.5, color="0.6", lw=0.8, ls=":")
+    ax.set_xlim(-0.02, 1.0)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,55 @@
+"""Markdown views of a results.json record: the run card and the targets table shown on every result page."""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+
+def run_card(results: dict[str, Any]) -> str:
+    """Profile, hardware, data source (with checksums), commit and wall time, as a Markdown table."""
+    data = results["data_source"]
+    files = data.get("files", [])
+    ok = "all SHA-256 checksums passed" if data.get("checksums_ok") else "CHECKSUMS NOT VERIFIED"
+    git = results["git"]
+    commit = git["commit"][:10] + (" (uncommitted changes)" if git.get("dirty") else "")
+    rows = [
+        ("chapter", results["chapter"]),
+        ("profile", f"`{results['profile']}`"),
+        ("seeds", ", ".join(map(str, results["seeds"]))),
+        ("hardware", results["hardware"]["summary"]),
+        ("software", f"torch {results['software']['torch']}, torchvision {results['software']['torchvision']}, "
+                     f"Python {results['software']['python']}"),
+        ("data", f"{data['dataset']}: {len(files)} files from {data['obtained']}; {ok}"),
+        ("split", ", ".join(f"{k} {v}" for k, v in data.get("split", {}).items())),
+        ("commit", f"`{commit}`"),
+        ("started (UTC)", results["started_utc"]),
+        ("wall time", f"{results['wall_time_s'] / 60:.1f} min ({results['wall_time_s']:.0f} s)"),
+    ]
+    lines = ["| run card | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
+    return "\n".join(lines)
+
+
+def targets_table(results: dict[str, Any]) -> str:
+    """The chapter's targets with the value obtained and whether each was met."""
+    lines = ["| target | obtained | required | met |", "|---|---|---|---|"]
+    for t in results["targets"]:
+        lines.append(f"| {t['name']} | {t['value']:.2f} | {t['target']} | {'yes' if t['met'] else '**no**'} |")
+    return "\n".join(lines)
+
+
+def mean_std_table(summary: pd.DataFrame, columns: dict[str, str], by: str = "variant",
+                   order: list[str] | None = None, scale: dict[str, float] | None = None,
+                   digits: int = 2) -> pd.DataFrame:
+    """One row per ``by`` group with 'mean ± std' (std over seeds) for each column, renamed by ``columns``."""
+    scale = scale or {}
+    out = {}
+    for col, label in columns.items():
+        g = summary.groupby(by)[col]
+        m, s = g.mean() * scale.get(col, 1.0), g.std(ddof=1).fillna(0.0) * scale.get(col, 1.0)
+        out[label] = [f"{a:.{digits}f} ± {b:.{digits}f}" for a, b in zip(m, s)]
+        index = m.index
+    table = pd.DataFrame(out, index=index)
+    if order is not None:
+        table = table.loc[[o for o in order if o in table.index]]
+    return table

@@ -1,0 +1,119 @@
+"""The frozen training loop. Behaviour (pruning, masks, tracking) arrives through callbacks.
+
+``fit`` checkpoints after every epoch (atomically) when given a path, and resumes from that checkpoint when it
+exists: the model, optimizer, learning-rate schedule, shuffling generator and every callback's state are restored,
+so an interrupted run ends with the same numbers as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from pruninglib._io import atomic_path
+from pruninglib.data.tensors import Split
+
+
+@dataclass
+class FitState:
+    """What callbacks see. ``step`` counts optimizer steps from 1; ``epoch`` counts finished epochs."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    epoch: int
+    step: int
+    total_steps: int
+
+    @property
+    def progress(self) -> float:
+        return self.step / max(self.total_steps, 1)
+
+
+class Callback:
+    """Hooks called by :func:`fit`. Stateful callbacks also implement state_dict/load_state_dict (checkpoints)."""
+
+    def on_fit_start(self, state: FitState) -> None: ...
+    def on_step_end(self, state: FitState) -> None: ...
+    def on_epoch_end(self, state: FitState) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def make_optimizer(name: str, params: Any, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """'sgd' (momentum 0.9, Nesterov) or 'adam'. ``weight_decay`` here is the optimizer's own (coupled) decay."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"optimizer = {name!r} is not allowed: 'sgd' or 'adam'")
+
+
+def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-step cosine decay from the optimizer's lr to 0."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total_steps) / total_steps)))
+
+
+def fit(model: nn.Module, train: Split, *, epochs: int, batch_size: int, optimizer: torch.optim.Optimizer,
+        generator: torch.Generator, penalty: Callable[[nn.Module], torch.Tensor] | None = None,
+        callbacks: Sequence[Callback] = (), checkpoint: str | Path | None = None, desc: str = "train",
+        progress: bool = True) -> nn.Module:
+    """Train ``model`` in place (MUTATES it, the optimizer and the callbacks) with cross-entropy + ``penalty``.
+
+    ``generator`` (CPU) shuffles the mini-batches. The learning rate follows :func:`cosine_schedule`.
+    """
+    steps_per_epoch = math.ceil(len(train) / batch_size)
+    total = epochs * steps_per_epoch
+    scheduler = cosine_schedule(optimizer, total)
+    state = FitState(model, optimizer, epoch=0, step=0, total_steps=total)
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.exists():
+        blob = torch.load(ckpt, map_location="cpu", weights_only=True)
+        model.load_state_dict(blob["model"])
+        optimizer.load_state_dict(blob["optimizer"])
+        scheduler.load_state_dict(blob["scheduler"])
+        generator.set_state(blob["generator"])
+        for cb, cb_state in zip(callbacks, blob["callbacks"]):
+            cb.load_state_dict(cb_state)
+        state.epoch, state.step = blob["epoch"], blob["step"]
+    else:
+        for cb in callbacks:
+            cb.on_fit_start(state)
+    model.train()
+    bar = tqdm(total=epochs, initial=state.epoch, desc=desc, disable=not progress, leave=False, mininterval=1.0)
+    while state.epoch < epochs:
+        running, seen = 0.0, 0
+        for x, y in train.batches(batch_size, generator):
+            loss = F.cross_entropy(model(x), y)
+            total_loss = loss + penalty(model) if penalty is not None else loss
+            optimizer.zero_grad(set_to_none=True)
+            total_loss.backward()
+            optimizer.step()
+            scheduler.step()
+            state.step += 1
+            for cb in callbacks:
+                cb.on_step_end(state)
+            running += float(loss.detach()) * len(y)
+            seen += len(y)
+        state.epoch += 1
+        for cb in callbacks:
+            cb.on_epoch_end(state)
+        if ckpt is not None:
+            with atomic_path(ckpt) as tmp:
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                            "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                            "callbacks": [cb.state_dict() for cb in callbacks], "epoch": state.epoch,
+                            "step": state.step}, tmp)
+        bar.update(1)
+        bar.set_postfix(loss=f"{running / max(seen, 1):.4f}")
+    bar.close()
+    return model

@@ -1,0 +1,61 @@
+"""The loop: same seed, same numbers; an interrupted run resumes to the same numbers."""
+import pytest
+import torch
+
+from pruninglib.data import Split
+from pruninglib.models import MLP
+from pruninglib.training import Callback, StochasticPruning, fit, make_optimizer
+
+
+def toy_split(n=96):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 6, generator=g)
+    return Split(x, (x[:, 0] > 0).long())
+
+
+class Crash(Callback):
+    def __init__(self, at_step):
+        self.at_step = at_step
+
+    def on_step_end(self, state):
+        if state.step == self.at_step:
+            raise KeyboardInterrupt
+
+
+def train(checkpoint=None, crash_at=None):
+    torch.manual_seed(0)
+    model = MLP((6, 8, 5, 2))
+    pruner = StochasticPruning(model, (0.7, 0.5, 0.0), start=0.0, end=0.8, form="laplace", scale="std",
+                               factor=1.0, every=1, generator=torch.Generator().manual_seed(1))
+    callbacks = [pruner] + ([Crash(crash_at)] if crash_at else [])
+    fit(model, toy_split(), epochs=4, batch_size=16, optimizer=make_optimizer("sgd", model.parameters(), 0.1),
+        generator=torch.Generator().manual_seed(2), callbacks=callbacks, checkpoint=checkpoint, progress=False)
+    return model
+
+
+def test_same_seed_same_weights():
+    a, b = train(), train()
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_interrupted_run_resumes_to_identical_weights(tmp_path):
+    ckpt = tmp_path / "run.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train(ckpt, crash_at=15)  # epoch 3 of 4 (6 steps per epoch): checkpoint holds epoch 2
+    assert ckpt.exists() and not list(tmp_path.glob(".*.tmp"))
+    resumed = train(ckpt)
+    straight = train()
+    assert all(torch.equal(x, y) for x, y in zip(resumed.state_dict().values(), straight.state_dict().values()))
+
+
+def test_pruning_reaches_target_sparsity():
+    model = train()
+    ws = model.prunable()
+    assert float((ws["layers.0.weight"] == 0).float().mean()) == pytest.approx(0.7, abs=0.03)
+    assert float((ws["layers.1.weight"] == 0).float().mean()) == pytest.approx(0.5, abs=0.05)
+
+
+def test_target_sparsity_length_must_match_model():
+    with pytest.raises(ValueError, match="target_sparsity has 2 values; the model has 3"):
+        StochasticPruning(MLP((6, 8, 5, 2)), (0.5, 0.5), start=0, end=1, form="laplace", scale="std", factor=1.0,
+                          every=1, generator=torch.Generator())
