@@ -125,9 +125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             html = build(args.profile, execute=not args.no_execute, publish=args.publish,
                          build_dir=args.build_dir)
             print(f"book built: {html}")
-    except (ConfigError, ValueError, FileNotFoundError) as exc:
+    except (ConfigError, ValueError, FileNotFoundError) as exc:  # bad input: nothing was run
         print(f"pruninglib: error: {exc}", file=sys.stderr)
         return 2
+    except (RuntimeError, ImportError) as exc:  # a failed book build or a missing optional package
+        print(f"pruninglib: failed: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

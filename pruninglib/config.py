@@ -102,25 +102,27 @@ class MLPMnistConfig(ConfigBase):
     epochs: int = _help("training epochs per run", 2)
     batch_size: int = _help("mini-batch size", 128)
     optimizer: str = _help("sgd (momentum 0.9, Nesterov) or adam", "sgd")
-    lr: float = _help("peak learning rate; cosine decay to 0 over all epochs", 0.05)
+    lr: float = _help("peak learning rate; cosine decay to 0 over all epochs", 0.1)
     train_subset: int = _help("use the first N training images; 0 means all 55,000 left after the validation split", 2000)
     val_size: int = _help("images held out from the MNIST training set for validation", 5000)
     variants: tuple[str, ...] = _help(
         "pruned runs to make, by regularizer: any of 'l2', 'l1', 'none' (a dense baseline always runs)",
         ("l2", "l1", "none"))
-    lambda_l2: float = _help("L2 coefficient: penalty lambda/2 * ||w||^2, i.e. weight decay lambda", 5e-4)
-    lambda_l1: float = _help("L1 coefficient: penalty lambda * ||w||_1", 2e-5)
+    lambda_l2: float = _help("L2 coefficient: penalty lambda/2 * ||w||^2, i.e. weight decay lambda", 5e-3)
+    lambda_l1: float = _help("L1 coefficient: penalty lambda * ||w||_1", 1e-4)
+    reg_after_ramp: float = _help("factor on lambda_l2 and lambda_l1 once the mask is frozen (after ramp_end); "
+                                  "1 keeps the regularizer constant", 0.1)
     dense_weight_decay: float = _help("weight decay of the dense baseline", 5e-4)
     prune_form: str = _help("p(w) shape: laplace rho*exp(-|w|/tau) or gauss rho*exp(-w^2/(2 sigma^2))", "laplace")
     prune_scale: str = _help("per-layer scale tau/sigma from the surviving weights: std, mean_abs or median_abs",
                              "std")
     prune_factor: float = _help("tau (or sigma) is prune_factor times the layer scale; small: close to "
-                                "magnitude pruning, large: close to uniform random pruning", 1.0)
+                                "magnitude pruning, large: close to uniform random pruning", 0.05)
     target_sparsity: tuple[float, ...] = _help(
-        "final weight sparsity per linear layer (first hidden layer first), each in [0, 1)", (0.95, 0.9, 0.5))
+        "final weight sparsity per linear layer (first hidden layer first), each in [0, 1)", (0.98, 0.95, 0.7))
     ramp_start: float = _help("fraction of training at which stochastic pruning starts", 0.0)
     ramp_end: float = _help("fraction of training at which the target sparsity is reached; the mask is then "
-                            "frozen and training goes on", 0.6)
+                            "frozen and training goes on", 0.5)
     prune_every: int = _help("stochastic pruning step every N optimizer steps (the paper: every step)", 1)
     chosen: str = _help("which pruned variant is physically shrunk and reported as the headline", "l2")
     sample_nodes: int = _help("nodes per layer whose fan-in norm trajectories are plotted", 12)
@@ -152,6 +154,7 @@ class MLPMnistConfig(ConfigBase):
               "variants", self.variants, f"distinct names from {', '.join(REGULARIZERS)}")
         for name in ("lambda_l2", "lambda_l1", "dense_weight_decay"):
             _check_float(name, getattr(self, name), 0.0, 1.0)
+        _check_float("reg_after_ramp", self.reg_after_ramp, 0.0, 1.0)
         _check_choice("prune_form", self.prune_form, PRUNE_FORMS)
         _check_choice("prune_scale", self.prune_scale, SCALES)
         _check_float("prune_factor", self.prune_factor, 0.0, 100.0, low_open=True)

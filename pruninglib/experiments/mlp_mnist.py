@@ -63,7 +63,9 @@ def _train(cfg: MLPMnistConfig, data: Dataset, variant: str, seed: int, device: 
     fit(model, data.train, epochs=cfg.epochs, batch_size=cfg.batch_size,
         optimizer=make_optimizer(cfg.optimizer, model.parameters(), cfg.lr),
         generator=torch.Generator().manual_seed(seed),
-        penalty=lambda m: penalty(reg, m.prunable().values(), lam),  # type: ignore[operator]
+        penalty=lambda m, st: penalty(reg, m.prunable().values(),  # type: ignore[operator]
+                                      lam if variant == "dense" or st.progress <= cfg.ramp_end
+                                      else lam * cfg.reg_after_ramp),
         callbacks=callbacks, checkpoint=checkpoint, desc=f"{variant} seed {seed}", progress=progress)
     return model, tracker.rows
 

@@ -2,13 +2,10 @@
 a matplotlib Figure; none reads files or models."""
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg") if matplotlib.get_backend().lower() == "agg" else None  # keep notebook backends
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
 
 VARIANT_ORDER = ["dense", "l2", "l1", "none"]
 PALETTE = {"dense": "#4d4d4d", "l2": "#1f77b4", "l1": "#d62728", "none": "#2ca02c"}

@@ -64,11 +64,12 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch
 
 
 def fit(model: nn.Module, train: Split, *, epochs: int, batch_size: int, optimizer: torch.optim.Optimizer,
-        generator: torch.Generator, penalty: Callable[[nn.Module], torch.Tensor] | None = None,
+        generator: torch.Generator, penalty: Callable[[nn.Module, FitState], torch.Tensor] | None = None,
         callbacks: Sequence[Callback] = (), checkpoint: str | Path | None = None, desc: str = "train",
         progress: bool = True) -> nn.Module:
     """Train ``model`` in place (MUTATES it, the optimizer and the callbacks) with cross-entropy + ``penalty``.
 
+    ``penalty(model, state)`` sees the fit state, so its strength may follow training progress.
     ``generator`` (CPU) shuffles the mini-batches. The learning rate follows :func:`cosine_schedule`.
     """
     steps_per_epoch = math.ceil(len(train) / batch_size)
@@ -94,7 +95,7 @@ def fit(model: nn.Module, train: Split, *, epochs: int, batch_size: int, optimiz
         running, seen = 0.0, 0
         for x, y in train.batches(batch_size, generator):
             loss = F.cross_entropy(model(x), y)
-            total_loss = loss + penalty(model) if penalty is not None else loss
+            total_loss = loss + penalty(model, state) if penalty is not None else loss
             optimizer.zero_grad(set_to_none=True)
             total_loss.backward()
             optimizer.step()
