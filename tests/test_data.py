@@ -34,10 +34,13 @@ def test_offline_without_files_names_folders_and_fix(tmp_path, monkeypatch):
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
 
     monkeypatch.setattr(mnist_mod, "_torchvision_mnist", offline)
+    monkeypatch.setenv("PRUNINGLIB_CACHE", str(tmp_path / "cache"))  # empty: no earlier download to fall back on
+    (tmp_path / "root").mkdir()
     with pytest.raises(DataNotFoundError) as err:
-        load_mnist(tmp_path)
+        load_mnist(tmp_path / "root")
     msg = str(err.value)
-    assert str(tmp_path / "MNIST" / "raw") in msg and "cache" in msg and "PRUNINGLIB_DATA" in msg
+    assert str(tmp_path / "root" / "MNIST" / "raw") in msg and str(tmp_path / "cache") in msg
+    assert "PRUNINGLIB_DATA" in msg
 
 
 def test_corrupt_file_fails_checksum_naming_the_file(tmp_path):
