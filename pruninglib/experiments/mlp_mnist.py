@@ -106,7 +106,7 @@ def run(cfg: MLPMnistConfig, progress: bool = True) -> MLPResult:
             "nodes_removed": report["nodes"]["all hidden"]["fraction_dead"],
             **{f"nodes_removed[{k}]": v["fraction_dead"] for k, v in report["nodes"].items() if k != "all hidden"},
             "params": m["params"], "nonzero_params": m["nonzero_params"], "flops": m["flops"],
-            "shrunk_params": s["params"], "shrunk_flops": s["flops"], "max_abs_diff": report["max_abs_diff"],
+            "shrunk_params": s["params"], "shrunk_nonzero_params": s["nonzero_params"], "shrunk_flops": s["flops"], "max_abs_diff": report["max_abs_diff"],
             "max_abs_diff_float32": report["max_abs_diff_float32"], "max_abs_logit": report["max_abs_logit"]})
     table = pd.DataFrame(summary)
     dynamics = to_frame(rows)
@@ -179,11 +179,37 @@ def surgery_table(result: MLPResult) -> pd.DataFrame:
         "dense": (dense["params"], dense["nonzero_params"], dense["flops"], lat["dense"], dense["test_accuracy"]),
         f"{chosen}, masked": (pruned["params"], pruned["nonzero_params"], pruned["flops"], lat["dense"],
                               pruned["test_accuracy"]),
-        f"{chosen}, shrunk": (pruned["shrunk_params"], None, pruned["shrunk_flops"], lat["shrunk"],
-                              pruned["shrunk_test_accuracy"]),
+        f"{chosen}, shrunk": (pruned["shrunk_params"], pruned["shrunk_nonzero_params"], pruned["shrunk_flops"],
+                              lat["shrunk"], pruned["shrunk_test_accuracy"]),
     }
-    table = pd.DataFrame([{"net": name, "parameters": int(p), "non-zero parameters": int(p if nz is None else nz),
+    table = pd.DataFrame([{"net": name, "parameters": int(p), "non-zero parameters": int(nz),
                            "FLOPs per image": int(f),
                            **{f"latency ms, {k.replace('_', ' ')}": v for k, v in la.items()},
                            "test accuracy %": round(100 * a, 2)} for name, (p, nz, f, la, a) in rows.items()])
     return table.set_index("net")
+
+
+def findings(result: MLPResult) -> str:
+    """The run's main observations as Markdown sentences, computed from its numbers (true at every profile)."""
+    t, r = result.summary, result.results
+    g = t.groupby("variant")
+    m, sd = g.mean(numeric_only=True), g.std(ddof=1, numeric_only=True).fillna(0.0)
+    pruned = [v for v in ("l2", "l1", "none") if v in m.index]
+
+    def pct(v: str, col: str) -> str:
+        return f"{100 * m.loc[v, col]:.1f} ± {100 * sd.loc[v, col]:.1f}%"
+
+    lines = [f"With the same weight sparsity ({100 * m.loc[pruned[0], 'weight_sparsity']:.1f}% of all weights zero), "
+             "the fraction of hidden nodes that died was " +
+             ", ".join(f"**{pct(v, 'nodes_removed')}** with {'no regularizer' if v == 'none' else v.upper()}"
+                       for v in pruned) + f" (mean ± std over {len(r['seeds'])} seed(s))."]
+    if "none" in m.index and len(pruned) > 1:
+        best = max((v for v in pruned if v != "none"), key=lambda v: m.loc[v, "nodes_removed"])
+        ratio = m.loc[best, "nodes_removed"] / max(m.loc["none", "nodes_removed"], 1e-9)
+        lines.append(f"{best.upper()} removed {ratio:.1f} times as many nodes as the unregularized ablation.")
+    dense = m.loc["dense", "test_accuracy"]
+    lines.append("Test accuracy of the shrunk nets against the dense baseline "
+                 f"({100 * dense:.2f}%): " + ", ".join(
+                     f"{v}: {100 * m.loc[v, 'shrunk_test_accuracy']:.2f}% "
+                     f"({100 * (m.loc[v, 'shrunk_test_accuracy'] - dense):+.2f} points)" for v in pruned) + ".")
+    return " ".join(lines)

@@ -83,6 +83,6 @@ def accuracy_vs_removed(dynamics: pd.DataFrame, summary: pd.DataFrame) -> Figure
     ax.set(xlabel="fraction of hidden nodes removed", ylabel="accuracy",
            title="lines: validation accuracy by epoch; markers: final shrunk net on test")
     ax.axvline(0.5, color="0.6", lw=0.8, ls=":")
-    ax.set_xlim(-0.02, 1.0)
+    ax.set_xlim(-0.02, min(1.0, float(traj["removed"].max()) + 0.15))
     fig.tight_layout()
     return fig
