@@ -61,11 +61,24 @@ def run_chapter(chapter: str, profile: str = "quick", overrides: dict[str, Any] 
             if tmp_nb.exists():
                 shutil.move(str(tmp_nb), out_dir / f"{chapter}.failed.ipynb")
             raise
+        _hide_injected_parameters(tmp_nb)
         shutil.move(str(tmp_nb), tmp)
     record = json.loads(results.read_text())
     record.update({"notebook": str(notebook), "total_wall_time_s": round(time.perf_counter() - t0, 1)})
     write_json(results, record)
     return out_dir
+
+
+def _hide_injected_parameters(path: Path) -> None:
+    """Collapse the input of papermill's injected-parameters cell in the book (the run card lists the values)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            tags.append("hide-input")
+    nbformat.write(nb, path)
 
 
 def build(profile: str = "quick", execute: bool = True, publish: bool = False,

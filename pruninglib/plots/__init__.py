@@ -39,6 +39,7 @@ def weight_sparsity(dynamics: pd.DataFrame) -> Figure:
     g = sns.relplot(df, x="epoch", y="value", hue="variant", hue_order=_order(df), palette=PALETTE,
                     col="layer", kind="line", errorbar="sd", height=3.0, aspect=1.2)
     g.set_axis_labels("epoch", "weight sparsity")
+    g.set_titles("{col_name}")
     return g.figure
 
 
