@@ -1,20 +1,26 @@
 import os
 from pathlib import Path
 
-import pytest
-import torch
+# `pytest -n 2` runs two workers on two cores: one intra-op thread each (inherited by the notebook kernels they
+# start) avoids oversubscription, under which torch's OpenMP matrix products run over ten times slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Tests never touch the user's cache; the real-data tests share one cache per session."""
-    monkeypatch.setenv("PRUNINGLIB_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Tests never touch the user's cache; the real-data tests (and their subprocesses) share one per session."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PRUNINGLIB_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        yield
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def mnist_root():
     """The real MNIST root (PRUNINGLIB_DATA, else ../shared/data); skips when absent."""
     root = Path(os.environ.get("PRUNINGLIB_DATA", SHARED))
