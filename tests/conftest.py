@@ -1,4 +1,5 @@
 import os
+import shutil
 from pathlib import Path
 
 # `pytest -n 2` runs two workers on two cores: one intra-op thread each (inherited by the notebook kernels they
@@ -10,6 +11,7 @@ import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
+BOOK = REPO / "book"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -32,3 +34,17 @@ def mnist_root():
 @pytest.fixture
 def gen():
     return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> Path:
+    """The book built strictly (warnings are errors) from a copy of book/; returns the HTML folder.
+
+    A copy, so parallel test workers never write into one source tree (the build installs MathJax into it).
+    """
+    from pruninglib.book import build_book
+
+    root = tmp_path_factory.mktemp("book")
+    source = root / "source"
+    shutil.copytree(BOOK, source, ignore=shutil.ignore_patterns("_build", "mathjax", ".ipynb_checkpoints"))
+    return build_book(source, root).parent
