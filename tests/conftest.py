@@ -24,11 +24,12 @@ def _isolated_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def mnist_root():
-    """The real MNIST root (PRUNINGLIB_DATA, else ../shared/data); skips when absent."""
-    root = Path(os.environ.get("PRUNINGLIB_DATA", SHARED))
-    if not (root / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip("MNIST not available locally (set PRUNINGLIB_DATA)")
-    return root
+    """The real MNIST root ($PRUNINGLIB_DATA, else ../shared/data, else data/); skips when none has it."""
+    env = os.environ.get("PRUNINGLIB_DATA")
+    for root in ([Path(env)] if env else []) + [SHARED, REPO / "data"]:
+        if (root / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").exists():
+            return root
+    pytest.skip("MNIST not available locally (set PRUNINGLIB_DATA, or run .ci/fetch-data)")
 
 
 @pytest.fixture
