@@ -66,7 +66,8 @@ def main() -> None:
             for b, r in res["batches"].items():
                 print(f"{name} {b}: dense {r['dense_ms']} ms, shrunk {r['shrunk_ms']} ms, speedup {r['speedup']}x, "
                       f"FLOPs ratio {res['flops_ratio']}x, speedup/FLOPs ratio {r['speedup_over_flops_ratio']}")
-            print(f"{name}: target (batch 64 speedup >= {TARGET} x FLOPs ratio) {'met' if res['target_met'] else 'MISSED'}")
+            verdict = "met" if res["target_met"] else "MISSED"
+            print(f"{name}: target (batch 64 speedup >= {TARGET} x FLOPs ratio) {verdict}")
     print("saved", save(f"shrunk_latency_threads{args.threads}", record))
 
 

@@ -2,12 +2,14 @@
 
 pruninglib: ``fit`` with StochasticPruning, the L2 penalty and a DynamicsTracker snapshot (train, val and test
 splits) once per epoch. Plain: the same MLP 784-300-100-10, batch 128, SGD (momentum 0.9, Nesterov) with
-``weight_decay`` and the same cosine schedule. Each repetition trains both for one epoch of the 55,000 MNIST
-training images from the same initialisation, in alternating order; the result is the median over repetitions
-of the ratio of their times. Two phases: *ramp* (pruning every step, as in the first half of the chapter's
-training) and *frozen* (the mask is reached at the first step and only kept afterwards, as in the second half).
+``weight_decay`` and the same cosine schedule. Each repetition trains every variant for one epoch of the 55,000
+MNIST training images from the same initialisation, in alternating order; the result is the median over
+repetitions of the ratio of CPU times to the plain loop's (see ``benchmarks.common.timed``). Two phases: *ramp*
+(pruning at every step, as in the first half of the chapter's training) and *frozen* (the mask is reached at the
+first step and only kept afterwards, as in the second half), each with and without the tracker, plus the steps
+in between (fit alone, then with the penalty, then with the tracker).
 
-    PRUNINGLIB_DATA=../shared/data python benchmarks/train_overhead.py [--reps 7] [--threads 1]
+    PRUNINGLIB_DATA=../shared/data python -m benchmarks.train_overhead [--reps 7] [--threads 1]
 """
 from __future__ import annotations
 
@@ -55,7 +57,8 @@ def plain_epoch(data) -> None:  # type: ignore[no-untyped-def]
         sched.step()
 
 
-def pruninglib_epoch(data, penalty_on: bool = True, pruning: str | None = "ramp", tracker: bool = True) -> None:  # type: ignore[no-untyped-def]
+def pruninglib_epoch(data, penalty_on: bool = True, pruning: str | None = "ramp",  # type: ignore[no-untyped-def]
+                     tracker: bool = True) -> None:
     """One epoch of ``fit``. pruning 'ramp': the schedule runs over the whole epoch (pruning at every step);
     'frozen': the targets are reached at the first step (one pruning step of 430), then the mask is only
     re-applied, as after ramp_end; None: no pruning. Without the penalty, the optimizer's weight decay does L2."""
@@ -66,7 +69,8 @@ def pruninglib_epoch(data, penalty_on: bool = True, pruning: str | None = "ramp"
                                            form="laplace", scale="std", factor=0.05, every=1,
                                            generator=torch.Generator().manual_seed(1)))
     if tracker:
-        callbacks.append(EpochEndTracker({"train": data.train, "val": data.val, "test": data.test}, {"variant": "l2"}))
+        splits = {"train": data.train, "val": data.val, "test": data.test}
+        callbacks.append(EpochEndTracker(splits, {"variant": "l2"}))
     fit(m, data.train, epochs=1, batch_size=BATCH,
         optimizer=make_optimizer("sgd", m.parameters(), LR, weight_decay=0.0 if penalty_on else LAMBDA),
         generator=torch.Generator().manual_seed(0),
@@ -96,14 +100,20 @@ def main() -> None:
     steps = math.ceil(len(data.train) / BATCH)
     plain_epoch(data), pruninglib_epoch(data)  # warm-up
     fns = {"plain": lambda: timed(lambda: plain_epoch(data))}
-    fns.update({name: (lambda kw=kw: timed(lambda: pruninglib_epoch(data, **kw))) for name, (_, kw) in VARIANTS.items()})
+    fns.update({name: (lambda kw=kw: timed(lambda: pruninglib_epoch(data, **kw)))
+                for name, (_, kw) in VARIANTS.items()})
     t = interleaved(fns, args.reps)
-    rows = {name: {"adds": "plain PyTorch loop" if name == "plain" else VARIANTS[name][0],
-                   "ms_per_step": round(1e3 * statistics.median(t[name]) / steps, 3),
-                   "ratio_to_plain": round(median_ratio(t[name], t["plain"]), 3)} for name in fns}
-    print(f"{'variant':<22}{'ms/step':>9}{'x plain':>9}  adds")
+    rows = {}
+    for name in fns:
+        ratios = sorted(a / b for a, b in zip(t[name], t["plain"]))
+        rows[name] = {"adds": "plain PyTorch loop" if name == "plain" else VARIANTS[name][0],
+                      "ms_per_step": round(1e3 * statistics.median(t[name]) / steps, 3),
+                      "ratio_to_plain": round(median_ratio(t[name], t["plain"]), 3),
+                      "ratio_range": [round(ratios[0], 3), round(ratios[-1], 3)]}
+    print(f"{'variant':<22}{'ms/step':>9}{'x plain':>9}{'range':>14}  adds")
     for name, r in rows.items():
-        print(f"{name:<22}{r['ms_per_step']:>9.3f}{r['ratio_to_plain']:>9.3f}  {r['adds']}")
+        lo, hi = r["ratio_range"]
+        print(f"{name:<22}{r['ms_per_step']:>9.3f}{r['ratio_to_plain']:>9.3f}{f'{lo:.2f}-{hi:.2f}':>14}  {r['adds']}")
     record = {"machine": machine(), "reps": args.reps, "steps_per_epoch": steps, "batch": BATCH, "variants": rows,
               "times_s": {k: [round(x, 4) for x in v] for k, v in t.items()}}
     print("saved", save(f"train_overhead_threads{args.threads}", record))
