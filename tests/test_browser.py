@@ -22,7 +22,7 @@ SCREENSHOTS = REPO / "artifacts" / "screenshots"
 # Debian's package installs /usr/bin/chromium; `.ci/run` installs it when no browser is found.
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run"]
+         "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]  # the last: small /dev/shm in containers
 
 # Run in the page once it has loaded: wait for MathJax and for every image, then report what the checks need.
 INSPECT = """async () => {
