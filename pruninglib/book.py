@@ -2,7 +2,8 @@
 
 This module is also a Sphinx extension (``sphinx: extra_extensions`` in ``book/_config.yml``). jupyter-book adds
 every ``*.js`` file under ``_static/`` to each page's scripts, which for MathJax would mean one ``<script>`` tag per
-MathJax component; the extension removes those again, so MathJax loads once, through ``mathjax_path``.
+MathJax component; the extension removes those again, so MathJax loads once, through ``mathjax_path``. It also
+offers the repository's address to pages as the substitution ``{{ repository_url }}``.
 """
 from __future__ import annotations
 
@@ -112,7 +113,39 @@ def _load_mathjax_once(app: Sphinx, config: Config) -> None:
     config.html_js_files = [e for e in config.html_js_files if not name(e).startswith("mathjax/")]
 
 
+def _offer_repository_url(app: Sphinx, config: Config) -> None:
+    """Sphinx ``config-inited``: pages may write ``{{ repository_url }}`` for ``repository.url`` of ``_config.yml``.
+
+    So the address is written once (jupyter-book hands it to the theme as ``html_theme_options["repository_url"]``,
+    where the repository, issues, Binder and Colab buttons read it).
+    """
+    url = config.html_theme_options.get("repository_url", "")
+    config.myst_substitutions = {"repository_url": url, **config.myst_substitutions}
+
+
+def _drop_duplicate_scripts(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any],
+                            doctree: Any) -> None:
+    """Sphinx ``html-page-context``: keep one copy of each script.
+
+    sphinx-thebe (loaded by jupyter-book even with Thebe off) adds its inline configuration script once per
+    ``env-before-read-docs``, which fires twice in a jupyter-book build; the second copy re-declares
+    ``const THEBE_JS_URL`` and raises a script error on every page.
+    """
+    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    unique = []
+    for js in context.get("script_files", []):
+        # an inline script's filename is None in one copy and "" in the other: compare them as ""
+        key = (str(getattr(js, "filename", js) or ""),
+               tuple(sorted((k, str(v)) for k, v in getattr(js, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(js)
+    context["script_files"] = unique
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     """Sphinx extension entry point."""
     app.connect("config-inited", _load_mathjax_once)
+    app.connect("config-inited", _offer_repository_url)
+    app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,15 +1,21 @@
-"""Notebooks: one parameters cell that is the config; the smoke run works end to end and nbval reproduces it."""
+"""Notebooks: one parameters cell that is the config; the smoke run works end to end, nbval reproduces it, and a
+killed run resumes to the same results."""
 import ast
+import contextlib
 import json
+import re
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
+import pandas as pd
+import psutil
 import pytest
 
 from pruninglib import load_model
-from pruninglib.cli import main, run_chapter
 from pruninglib.experiments import CHAPTERS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,37 +44,84 @@ def test_one_parameters_cell_whose_names_and_defaults_are_the_config(path):
     assert chapter.config.from_mapping(values) == chapter.config()  # the cell's defaults are the smoke profile
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["run", "mlp_mnist", "-p", "epoch", "3"], "'epoch' = 3 is not allowed"),
-    (["run", "mlp_mnist", "-p", "epochs", "-1"], "'epochs' = -1 is not allowed: an integer >= 1"),
-    (["run", "mlp_mnist", "-p", "target_sparsity", "[1.5, 0.9, 0.5]"], "'target_sparsity' = 1.5"),
-    (["run", "mlp_mnist", "-p", "variants", '["l2", "dropout"]'], "'variants' = ('l2', 'dropout')"),
-    (["run", "mlp_mnist", "--profile", "huge"], "'profile' = 'huge' is not allowed"),
-    (["run", "resnet"], "unknown chapter 'resnet'; allowed: mlp_mnist"),
-    (["run", "mlp_mnist", "-p", "data_root", "/nonexistent/data"], "data root /nonexistent/data"),
-    (["book", "--profile", "huge"], "'profile' = 'huge' is not allowed"),
-])
-def test_cli_rejects_bad_input_before_any_work(argv, message, capsys, tmp_path):
-    assert main([*argv, "--out", str(tmp_path)] if argv[0] == "run" else argv) == 2
-    assert message in capsys.readouterr().err
-    assert not (tmp_path / "results.json").exists()
+def pruninglib_run(out: Path, data_root: Path) -> list[str]:
+    """The command line of the smoke run: the same command for the reference run and the interrupted one."""
+    return [sys.executable, "-m", "pruninglib.cli", "run", "mlp_mnist", "--profile", "smoke",
+            "-p", "data_root", str(data_root), "--out", str(out)]
 
 
-def test_smoke_run_writes_results_and_nbval_reproduces_it(tmp_path, mnist_root):
-    out = run_chapter("mlp_mnist", "smoke", {"data_root": str(mnist_root)}, out=tmp_path, progress=False)
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, mnist_root):
+    """One uninterrupted smoke run through the command line, shared by the tests of this module."""
+    out = tmp_path_factory.mktemp("straight")
+    proc = subprocess.run(pruninglib_run(out, mnist_root), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, mnist_root
+
+
+def test_smoke_run_writes_results_and_nbval_reproduces_it(smoke_run, tmp_path):
+    out, _ = smoke_run
     r = json.loads((out / "results.json").read_text())
     for key in ("chapter", "profile", "parameters", "seeds", "hardware", "torch_version", "data_source", "git",
                 "wall_time_s", "dense", "pruned", "shrunk", "nodes_removed", "weight_sparsity", "latency_ms",
-                "shrunk_model_path", "notebook", "targets"):
+                "shrunk_model_path", "notebook", "targets", "resumed_runs"):
         assert key in r, key
-    assert r["profile"] == "smoke" and r["data_source"]["checksums_ok"]
+    assert r["profile"] == "smoke" and r["data_source"]["checksums_ok"] and r["resumed_runs"] == []
     assert set(r["nodes_removed"]["per_layer"]) == {"hidden 1", "hidden 2"}
     assert set(r["latency_ms"]["shrunk"]) == {"batch_1", "batch_64"}
     assert {"metric", "value", "params", "flops"} <= set(r["shrunk"])
     assert r["shrunk"]["max_abs_diff_vs_masked"] <= 1e-5
     load_model(r["shrunk_model_path"])
-    nb = out / "mlp_mnist.ipynb"
+    # nbval re-executes the notebook and compares every output. Into a copy of the run folder without its
+    # checkpoints, so the runs are trained again, not resumed: same seed, same numbers, at the experiment level.
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("checkpoints"))
+    nb = copy / "mlp_mnist.ipynb"
+    nbformat.write(_with_out_dir(nbformat.read(nb, as_version=4), copy), nb)
     proc = subprocess.run([sys.executable, "-m", "pytest", "--nbval", str(nb), "--nbval-current-env",
                            "--nbval-sanitize-with", str(REPO / "tests" / "sanitize.cfg"), "-p", "no:cacheprovider",
                            "-q", "--rootdir", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def _with_out_dir(nb, out: Path):
+    """The notebook with ``out_dir`` in papermill's injected-parameters cell pointing at ``out``."""
+    for cell in nb.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.source = re.sub(r"^out_dir = .*$", f"out_dir = {str(out)!r}", cell.source, flags=re.MULTILINE)
+    return nb
+
+
+def test_killed_run_resumes_to_the_same_results(smoke_run, tmp_path):
+    """Kill the command (and its notebook kernel) once the first checkpoint exists, run it again: same results."""
+    straight, root = smoke_run
+    out = tmp_path / "interrupted"
+    cmd = pruninglib_run(out, root)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(out.glob("checkpoints/*/*.pt")):
+            assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint before the run ended"
+            time.sleep(0.02)
+    finally:
+        kill_tree(proc.pid)
+    assert not (out / "results.json").exists(), "the run finished before it could be killed"
+    assert subprocess.run(cmd, capture_output=True, timeout=600).returncode == 0
+    resumed, expected = (json.loads((d / "results.json").read_text()) for d in (out, straight))
+    assert resumed["resumed_runs"] and resumed["resumed_runs"][0]["variant"] == "dense"
+    for key in ("dense", "pruned", "shrunk", "nodes_removed", "weight_sparsity", "targets"):
+        assert resumed[key] == expected[key], key
+    assert pd.read_csv(out / "summary.csv").equals(pd.read_csv(straight / "summary.csv"))
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and all its descendants (papermill's kernel runs in a session of its own)."""
+    try:
+        parent = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    procs = [parent, *parent.children(recursive=True)]
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
+    psutil.wait_procs(procs, timeout=30)

@@ -63,3 +63,16 @@ def test_real_mnist_loads_as_tensors_without_writing_into_root(mnist_root):
     assert {p: p.stat().st_mtime_ns for p in (mnist_root / "MNIST").rglob("*")} == before
     # the validation split is fixed: the same images whatever the training subset
     assert torch.equal(load_mnist(mnist_root, train_subset=10).val.y, data.val.y)
+
+
+def test_cache_is_extracted_atomically_from_the_verified_files(mnist_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("PRUNINGLIB_CACHE", str(tmp_path))
+    written = []
+    real_extract = mnist_mod._extract
+    monkeypatch.setattr(mnist_mod, "_extract", lambda gz, dst: (written.append(dst.name), real_extract(gz, dst)))
+    load_mnist(mnist_root, train_subset=10)
+    raw = tmp_path / "torchvision" / "MNIST" / "raw"
+    assert sorted(written) == sorted(n.removesuffix(".gz") for n in mnist_mod.SHA256)  # ours, not torchvision's
+    with gzip.open(mnist_root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz") as f:
+        assert (raw / "t10k-labels-idx1-ubyte").read_bytes() == f.read()
+    assert not list(raw.glob(".*.tmp"))

@@ -28,13 +28,12 @@ def train(checkpoint=None, crash_at=None):
     pruner = StochasticPruning(model, (0.7, 0.5, 0.0), start=0.0, end=0.8, form="laplace", scale="std",
                                factor=1.0, every=1, generator=torch.Generator().manual_seed(1))
     callbacks = [pruner] + ([Crash(crash_at)] if crash_at else [])
-    fit(model, toy_split(), epochs=4, batch_size=16, optimizer=make_optimizer("sgd", model.parameters(), 0.1),
-        generator=torch.Generator().manual_seed(2), callbacks=callbacks, checkpoint=checkpoint, progress=False)
-    return model
+    return fit(model, toy_split(), epochs=4, batch_size=16, optimizer=make_optimizer("sgd", model.parameters(), 0.1),
+               generator=torch.Generator().manual_seed(2), callbacks=callbacks, checkpoint=checkpoint, progress=False)
 
 
 def test_same_seed_same_weights():
-    a, b = train(), train()
+    a, b = train().model, train().model
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
@@ -43,14 +42,14 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train(ckpt, crash_at=15)  # epoch 3 of 4 (6 steps per epoch): checkpoint holds epoch 2
     assert ckpt.exists() and not list(tmp_path.glob(".*.tmp"))
-    resumed = train(ckpt)
-    straight = train()
-    assert all(torch.equal(x, y) for x, y in zip(resumed.state_dict().values(), straight.state_dict().values()))
+    resumed, straight = train(ckpt), train()
+    assert resumed.resumed_from_epoch == 2 and straight.resumed_from_epoch is None
+    assert all(torch.equal(x, y) for x, y in zip(resumed.model.state_dict().values(),
+                                                  straight.model.state_dict().values()))
 
 
 def test_pruning_reaches_target_sparsity():
-    model = train()
-    ws = model.prunable()
+    ws = train().model.prunable()
     assert float((ws["layers.0.weight"] == 0).float().mean()) == pytest.approx(0.7, abs=0.03)
     assert float((ws["layers.1.weight"] == 0).float().mean()) == pytest.approx(0.5, abs=0.05)
 

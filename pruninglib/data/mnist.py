@@ -1,17 +1,19 @@
 """MNIST through torchvision, verified against published SHA-256 sums, held as normalized tensors.
 
-The .gz files are looked for in ``<data root>/MNIST/raw``; they are verified there and symlinked into the
-cache, where torchvision extracts them (so a read-only data root is never written to). Without local files,
-torchvision downloads into the cache (with its own md5 checks).
+The .gz files are looked for in ``<data root>/MNIST/raw``; they are verified there, symlinked into the cache and
+extracted there atomically before torchvision reads them (so a read-only data root is never written to). Without
+local files, torchvision downloads into the cache (with its own md5 checks), and the files are verified after.
 """
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 from pathlib import Path
 
 import torch
 
+from pruninglib._io import atomic_path
 from pruninglib.data.root import (DataNotFoundError, cache_dir, resolve_data_root, verify_file)
 from pruninglib.data.tensors import Dataset, Split
 
@@ -39,21 +41,36 @@ def _link(src: Path, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
+def _extract(gz: Path, dst: Path) -> None:
+    """Decompress ``gz`` (already verified) to ``dst`` atomically, unless ``dst`` exists.
+
+    torchvision would extract in place and only check that the file exists afterwards, so a run killed mid-way
+    could leave a truncated file in the cache for every later run; written atomically, ``dst`` is whole or absent.
+    """
+    if dst.is_file():
+        return
+    with gzip.open(gz, "rb") as src, atomic_path(dst) as tmp, open(tmp, "wb") as out:
+        shutil.copyfileobj(src, out, 1 << 20)
+
+
 def _stage(data_root: Path, cache: Path) -> tuple[list[dict[str, object]], str]:
-    """Verify the four .gz files and link them into ``cache/MNIST/raw``; download there if absent."""
+    """Verify the four .gz files, link them into ``cache/MNIST/raw`` and extract them there; download if absent."""
     raw_src = data_root / "MNIST" / "raw"
     raw_dst = cache / "MNIST" / "raw"
     raw_dst.mkdir(parents=True, exist_ok=True)
-    records = []
     if all((raw_src / name).is_file() for name in SHA256):
-        for name, digest in SHA256.items():
-            records.append(verify_file(raw_src / name, digest).to_dict())
+        records = [verify_file(raw_src / name, digest).to_dict() for name, digest in SHA256.items()]
+        for name in SHA256:
             _link(raw_src / name, raw_dst / name)
-        return records, f"local files in {raw_src}"
-    if all((raw_dst / name).is_file() for name in SHA256):  # an earlier download into the cache
+        how = f"local files in {raw_src}"
+    elif all((raw_dst / name).is_file() for name in SHA256):  # an earlier download into the cache
         records = [verify_file(raw_dst / name, d).to_dict() for name, d in SHA256.items()]
-        return records, f"earlier download cached in {raw_dst}"
-    return [], "download"
+        how = f"earlier download cached in {raw_dst}"
+    else:
+        return [], "download"
+    for name in SHA256:
+        _extract(raw_dst / name, raw_dst / name.removesuffix(".gz"))
+    return records, how
 
 
 def _torchvision_mnist(cache: Path, train: bool, download: bool) -> tuple[torch.Tensor, torch.Tensor]:

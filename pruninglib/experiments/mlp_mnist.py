@@ -45,8 +45,11 @@ class MLPResult:
 
 
 def _train(cfg: MLPMnistConfig, data: Dataset, variant: str, seed: int, device: torch.device,
-           checkpoint: str, progress: bool) -> tuple[nn.Module, list[dict[str, Any]]]:
-    """Train one run. ``variant`` 'dense' = L2 with ``dense_weight_decay`` and no pruning."""
+           checkpoint: str, progress: bool) -> tuple[nn.Module, list[dict[str, Any]], int | None]:
+    """Train one run. ``variant`` 'dense' = L2 with ``dense_weight_decay`` and no pruning.
+
+    Returns the model, its tidy dynamics rows and the epoch its checkpoint was resumed at (None: fresh start).
+    """
     with seeded(seed):
         model = MLP(cfg.widths).to(device)
     reg, lam = (("l2", cfg.dense_weight_decay) if variant == "dense" else
@@ -60,14 +63,14 @@ def _train(cfg: MLPMnistConfig, data: Dataset, variant: str, seed: int, device: 
                                               form=cfg.prune_form, scale=cfg.prune_scale, factor=cfg.prune_factor,
                                               every=cfg.prune_every,
                                               generator=gen))
-    fit(model, data.train, epochs=cfg.epochs, batch_size=cfg.batch_size,
-        optimizer=make_optimizer(cfg.optimizer, model.parameters(), cfg.lr),
-        generator=torch.Generator().manual_seed(seed),
-        penalty=lambda m, st: penalty(reg, m.prunable().values(),  # type: ignore[operator]
-                                      lam if variant == "dense" or st.progress <= cfg.ramp_end
-                                      else lam * cfg.reg_after_ramp),
-        callbacks=callbacks, checkpoint=checkpoint, desc=f"{variant} seed {seed}", progress=progress)
-    return model, tracker.rows
+    state = fit(model, data.train, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                optimizer=make_optimizer(cfg.optimizer, model.parameters(), cfg.lr),
+                generator=torch.Generator().manual_seed(seed),
+                penalty=lambda m, st: penalty(reg, m.prunable().values(),  # type: ignore[operator]
+                                              lam if variant == "dense" or st.progress <= cfg.ramp_end
+                                              else lam * cfg.reg_after_ramp),
+                callbacks=callbacks, checkpoint=checkpoint, desc=f"{variant} seed {seed}", progress=progress)
+    return model, tracker.rows, state.resumed_from_epoch
 
 
 def _mean_std(values: pd.Series) -> dict[str, Any]:
@@ -87,9 +90,12 @@ def run(cfg: MLPMnistConfig, progress: bool = True) -> MLPResult:
     summary: list[dict[str, Any]] = []
     models: dict[tuple[str, int], nn.Module] = {}
     shrunk: dict[tuple[str, int], nn.Module] = {}
+    resumed: list[dict[str, Any]] = []  # runs that continued from a checkpoint of an interrupted command
     for variant, seed in tqdm(runs, desc="runs", disable=not progress):
-        model, run_rows = _train(cfg, data, variant, seed, device, str(ckpt_dir / f"{variant}-seed{seed}.pt"),
-                                 progress)
+        model, run_rows, from_epoch = _train(cfg, data, variant, seed, device,
+                                             str(ckpt_dir / f"{variant}-seed{seed}.pt"), progress)
+        if from_epoch is not None:
+            resumed.append({"variant": variant, "seed": seed, "from_epoch": from_epoch, "epochs": cfg.epochs})
         rows += run_rows
         models[(variant, seed)] = model
         if variant == "dense":
@@ -124,7 +130,7 @@ def run(cfg: MLPMnistConfig, progress: bool = True) -> MLPResult:
     results = {**record.to_dict(clock()), **_headline(cfg, table), "latency_ms": lat,
                "latency_note": f"median of 30 forward passes, dense seed {cfg.seeds[0]} vs shrunk "
                                f"{cfg.chosen} seed {cfg.seeds[0]}, batch sizes {list(cfg.latency_batches)}",
-               "shrunk_model_path": model_paths[0], "shrunk_model_paths": model_paths,
+               "resumed_runs": resumed, "shrunk_model_path": model_paths[0], "shrunk_model_paths": model_paths,
                "files": {"dynamics": str(out_path(cfg.out_dir, "dynamics.csv.gz")),
                          "summary": str(out_path(cfg.out_dir, "summary.csv"))}}
     write_json(out_path(cfg.out_dir, "results.json"), results)

@@ -19,6 +19,9 @@ class Mask(Mapping[str, torch.Tensor]):
             if not isinstance(m, torch.Tensor) or m.dtype != torch.bool:
                 raise TypeError(f"mask for {name!r} must be a bool tensor, got {getattr(m, 'dtype', type(m))}")
         self._masks = dict(masks)
+        # 1.0/0.0 copies for apply_, made on first use: multiplying by a float tensor is several times faster
+        # than by a bool one, and gives the same bits (bool promotes to exactly 1.0 and 0.0).
+        self._factors: dict[tuple[str, torch.dtype, torch.device], torch.Tensor] = {}
 
     @classmethod
     def ones(cls, weights: Mapping[str, torch.Tensor]) -> "Mask":
@@ -63,10 +66,16 @@ class Mask(Mapping[str, torch.Tensor]):
 
     @torch.no_grad()
     def apply_(self, model: nn.Module) -> None:
-        """MUTATES ``model``: multiplies each named parameter by its mask, so masked weights are exactly zero."""
-        params = dict(model.named_parameters())
-        for k, m in self._masks.items():
-            params[k].mul_(m.to(params[k].device))
+        """MUTATES ``model``: multiplies each named parameter by its mask, so masked weights are exactly zero.
+
+        (A masked negative weight becomes -0.0, as with any multiplication by zero.)
+        """
+        for k in self._masks:
+            p = model.get_parameter(k)
+            key = (k, p.dtype, p.device)
+            if key not in self._factors:
+                self._factors[key] = self._masks[k].to(device=p.device, dtype=p.dtype)
+            p.mul_(self._factors[key])
 
     def to(self, device: torch.device | str) -> "Mask":
         return Mask({k: m.to(device) for k, m in self._masks.items()})

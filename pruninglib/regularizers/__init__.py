@@ -5,7 +5,7 @@
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -20,10 +20,31 @@ def no_penalty(weights: Iterable[torch.Tensor], lam: float) -> torch.Tensor:
     return torch.zeros(())
 
 
+class _HalfSquaredNorm(torch.autograd.Function):
+    """c * sum_i ||w_i||^2 with a hand-written backward: one multiplication per weight instead of autograd's graph of
+    pow, sum, add and mul nodes (a fifth of a training step of the chapter's MLP on one CPU thread).
+
+    The gradient has the same bits as autograd's for ``c * sum(w.pow(2).sum())``: autograd computes
+    ``(grad * c) * (2 * w)``; here ``w * (2 * (grad * c))``, the same real product, since doubling is exact in
+    floating point, so it rounds to the same float.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, c: float, *weights: torch.Tensor) -> torch.Tensor:
+        ctx.c = c
+        ctx.save_for_backward(*weights)
+        return c * sum(torch.dot(w.reshape(-1), w.reshape(-1)) for w in weights)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        scale = 2 * (grad * ctx.c)
+        return (None, *(w * scale for w in ctx.saved_tensors))
+
+
 @REGULARIZERS.register("l2")
 def l2_penalty(weights: Iterable[torch.Tensor], lam: float) -> torch.Tensor:
     """lam/2 * sum of squares (gradient lam * w)."""
-    return 0.5 * lam * sum(w.pow(2).sum() for w in weights)  # type: ignore[return-value]
+    return _HalfSquaredNorm.apply(0.5 * lam, *weights)
 
 
 @REGULARIZERS.register("l1")

@@ -26,6 +26,10 @@ def run_card(results: dict[str, Any]) -> str:
         ("started (UTC)", results["started_utc"]),
         ("wall time", f"{results['wall_time_s'] / 60:.1f} min ({results['wall_time_s']:.0f} s)"),
     ]
+    if "resumed_runs" in results:  # runs that continued from the checkpoint of an interrupted command
+        rows.append(("resumed from a checkpoint", ", ".join(
+            f"{r['variant']} seed {r['seed']} at epoch {r['from_epoch']} of {r['epochs']}"
+            for r in results["resumed_runs"]) or "none"))
     lines = ["| run card | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
     return "\n".join(lines)
 

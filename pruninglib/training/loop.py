@@ -22,13 +22,17 @@ from pruninglib.data.tensors import Split
 
 @dataclass
 class FitState:
-    """What callbacks see. ``step`` counts optimizer steps from 1; ``epoch`` counts finished epochs."""
+    """What callbacks see. ``step`` counts optimizer steps from 1; ``epoch`` counts finished epochs.
+
+    ``resumed_from_epoch`` is the epoch a checkpoint was loaded at (None when training started afresh).
+    """
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
     epoch: int
     step: int
     total_steps: int
+    resumed_from_epoch: int | None = None
 
     @property
     def progress(self) -> float:
@@ -66,11 +70,12 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch
 def fit(model: nn.Module, train: Split, *, epochs: int, batch_size: int, optimizer: torch.optim.Optimizer,
         generator: torch.Generator, penalty: Callable[[nn.Module, FitState], torch.Tensor] | None = None,
         callbacks: Sequence[Callback] = (), checkpoint: str | Path | None = None, desc: str = "train",
-        progress: bool = True) -> nn.Module:
+        progress: bool = True) -> FitState:
     """Train ``model`` in place (MUTATES it, the optimizer and the callbacks) with cross-entropy + ``penalty``.
 
     ``penalty(model, state)`` sees the fit state, so its strength may follow training progress.
     ``generator`` (CPU) shuffles the mini-batches. The learning rate follows :func:`cosine_schedule`.
+    Returns the final :class:`FitState`; its ``resumed_from_epoch`` says whether a checkpoint was resumed.
     """
     steps_per_epoch = math.ceil(len(train) / batch_size)
     total = epochs * steps_per_epoch
@@ -86,6 +91,7 @@ def fit(model: nn.Module, train: Split, *, epochs: int, batch_size: int, optimiz
         for cb, cb_state in zip(callbacks, blob["callbacks"]):
             cb.load_state_dict(cb_state)
         state.epoch, state.step = blob["epoch"], blob["step"]
+        state.resumed_from_epoch = state.epoch
     else:
         for cb in callbacks:
             cb.on_fit_start(state)
@@ -117,4 +123,4 @@ def fit(model: nn.Module, train: Split, *, epochs: int, batch_size: int, optimiz
         bar.update(1)
         bar.set_postfix(loss=f"{running / max(seen, 1):.4f}")
     bar.close()
-    return model
+    return state

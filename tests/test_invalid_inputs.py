@@ -1,0 +1,67 @@
+"""Every invalid input a user can type, with the message they get: one table, run through the command line.
+
+Each row fails before any work (exit status 2, nothing written), and its message names the parameter, the value
+and what is allowed. The notebooks validate the same way: ``MLPMnistConfig.from_mapping(globals())`` raises the
+same ConfigError as the command line.
+"""
+import pytest
+
+from pruninglib.cli import main
+
+_FIELDS = ("batch_size, chosen, data_root, dense_weight_decay, device, epochs, lambda_l1, lambda_l2, latency_batches, "
+           "lr, optimizer, out_dir, profile, prune_every, prune_factor, prune_form, prune_scale, ramp_end, ramp_start, "
+           "reg_after_ramp, sample_nodes, seeds, target_sparsity, train_subset, val_size, variants, widths")
+
+# (arguments after `pruninglib`, the complete message after "pruninglib: error: ")
+INVALID = [
+    ("run mlp_mnist -p epoch 3",
+     f"parameter 'epoch' = 3 is not allowed: a parameter of MLPMnistConfig: {_FIELDS}"),
+    ("run mlp_mnist -p epochs -1", "parameter 'epochs' = -1 is not allowed: an integer >= 1"),
+    ("run mlp_mnist -p epochs 2.5", "parameter 'epochs' = 2.5 is not allowed: an integer >= 1"),
+    ("run mlp_mnist -p epochs 3 -p epochs 4", "parameter 'epochs' is given twice with -p"),
+    ("run mlp_mnist -p lr 0", "parameter 'lr' = 0 is not allowed: a number in (0.0, 10.0]"),
+    ("run mlp_mnist -p lambda_l2 -0.0001", "parameter 'lambda_l2' = -0.0001 is not allowed: a number in [0.0, 1.0]"),
+    ("run mlp_mnist -p target_sparsity [1.0,0.9,0.5]",
+     "parameter 'target_sparsity' = 1.0 is not allowed: a number in [0.0, 1.0)"),
+    ("run mlp_mnist -p target_sparsity [-0.1,0.9,0.5]",
+     "parameter 'target_sparsity' = -0.1 is not allowed: a number in [0.0, 1.0)"),
+    ("run mlp_mnist -p target_sparsity [0.9,0.5]",
+     "parameter 'target_sparsity' = (0.9, 0.5) is not allowed: one value per linear layer (3 for these widths)"),
+    ('run mlp_mnist -p variants ["l2","dropout"]',
+     "parameter 'variants' = ('l2', 'dropout') is not allowed: distinct names from none, l1, l2"),
+    ('run mlp_mnist -p chosen l1 -p variants ["l2"]',
+     "parameter 'chosen' = 'l1' is not allowed: one of the variants ('l2',)"),
+    ("run mlp_mnist -p prune_form cauchy",
+     "parameter 'prune_form' = 'cauchy' is not allowed: one of 'laplace', 'gauss'"),
+    ("run mlp_mnist -p widths [784,0,10]", "parameter 'widths' = (784, 0, 10) is not allowed: a list of at least 3 "
+                                           "positive integers (input, hidden..., classes)"),
+    ("run mlp_mnist -p widths [28,100,10]",
+     "parameter 'widths' = (28, 100, 10) is not allowed: input width 784 and 10 classes for MNIST"),
+    ("run mlp_mnist -p ramp_start 0.7 -p ramp_end 0.6",
+     "parameter 'ramp_end' = 0.6 is not allowed: a fraction larger than ramp_start = 0.7"),
+    ("run mlp_mnist -p seeds []", "parameter 'seeds' = () is not allowed: a non-empty list of non-negative integers"),
+    ("run mlp_mnist -p latency_batches [0]",
+     "parameter 'latency_batches' = (0,) is not allowed: a non-empty list of positive integers"),
+    ("run mlp_mnist -p device tpu", "parameter 'device' = 'tpu' is not allowed: one of 'auto', 'cpu', 'cuda'"),
+    ("run mlp_mnist --profile huge", "parameter 'profile' = 'huge' is not allowed: one of smoke, quick, paper"),
+    ("run resnet", "unknown chapter 'resnet'; allowed: mlp_mnist"),
+    ("run mlp_mnist -p data_root /nonexistent/data",
+     "data root /nonexistent/data (argument data_root) does not exist; create it, or point $PRUNINGLIB_DATA / "
+     "data_root at the folder that holds the data sets (for example ../shared/data)"),
+    ("book --profile huge", "parameter 'profile' = 'huge' is not allowed: one of smoke, quick, paper"),
+]
+
+
+@pytest.mark.parametrize("args, message", INVALID, ids=[a for a, _ in INVALID])
+def test_invalid_input_fails_before_any_work_with_its_message(args, message, capsys, tmp_path):
+    argv = args.split() + (["--out", str(tmp_path / "run")] if args.startswith("run") else [])
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"pruninglib: error: {message}\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_value_is_an_argparse_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "mlp_mnist", "-p", "epochs"])
+    assert exit_.value.code == 2
+    assert "argument -p/--param: expected 2 arguments" in capsys.readouterr().err
