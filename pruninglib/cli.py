@@ -44,7 +44,7 @@ def run_chapter(chapter: str, profile: str = "quick", overrides: dict[str, Any] 
 
     ch = CHAPTERS.get(chapter)
     out_dir = Path(out) if out is not None else ROOT / "runs" / profile / chapter
-    params = ch.parameters(profile, overrides, out_dir=str(out_dir.resolve()))  # raises before any work
+    params = ch.parameters(profile, overrides, out_dir=_portable(out_dir))  # raises before any work
     resolve_data_root(params.get("data_root") or None)  # a missing data root fails here, not in the kernel
     out_dir.mkdir(parents=True, exist_ok=True)
     results = out_dir / "results.json"
@@ -67,6 +67,16 @@ def run_chapter(chapter: str, profile: str = "quick", overrides: dict[str, Any] 
     record.update({"notebook": str(notebook), "total_wall_time_s": round(time.perf_counter() - t0, 1)})
     write_json(results, record)
     return out_dir
+
+
+def _portable(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it (the kernel runs there), else absolute.
+
+    The executed notebook records this value, so a published chapter opened elsewhere (Binder, Colab) does not
+    point at the folders of the machine that ran it.
+    """
+    resolved = path.resolve()
+    return str(resolved.relative_to(ROOT.resolve())) if resolved.is_relative_to(ROOT.resolve()) else str(resolved)
 
 
 def _hide_injected_parameters(path: Path) -> None:
