@@ -44,39 +44,60 @@ def test_one_parameters_cell_whose_names_and_defaults_are_the_config(path):
     assert chapter.config.from_mapping(values) == chapter.config()  # the cell's defaults are the smoke profile
 
 
-def pruninglib_run(out: Path, data_root: Path) -> list[str]:
-    """The command line of the smoke run: the same command for the reference run and the interrupted one."""
-    return [sys.executable, "-m", "pruninglib.cli", "run", "mlp_mnist", "--profile", "smoke",
+def pruninglib_run(chapter: str, out: Path, data_root: Path) -> list[str]:
+    """The command line of a smoke run: the same command for the reference run and the interrupted one."""
+    return [sys.executable, "-m", "pruninglib.cli", "run", chapter, "--profile", "smoke",
             "-p", "data_root", str(data_root), "--out", str(out)]
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, mnist_root):
-    """One uninterrupted smoke run through the command line, shared by the tests of this module."""
-    out = tmp_path_factory.mktemp("straight")
-    proc = subprocess.run(pruninglib_run(out, mnist_root), capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out, mnist_root
-
-
-def test_smoke_run_writes_results_and_nbval_reproduces_it(smoke_run, tmp_path):
-    out, _ = smoke_run
-    r = json.loads((out / "results.json").read_text())
-    for key in ("chapter", "profile", "parameters", "seeds", "hardware", "torch_version", "data_source", "git",
-                "wall_time_s", "dense", "pruned", "shrunk", "nodes_removed", "weight_sparsity", "latency_ms",
-                "shrunk_model_path", "notebook", "targets", "resumed_runs"):
-        assert key in r, key
-    assert r["profile"] == "smoke" and r["data_source"]["checksums_ok"] and r["resumed_runs"] == []
+def _check_mlp_mnist(r):
+    assert {"dense", "pruned", "nodes_removed", "weight_sparsity", "resumed_runs"} <= set(r)
     assert set(r["nodes_removed"]["per_layer"]) == {"hidden 1", "hidden 2"}
     assert set(r["latency_ms"]["shrunk"]) == {"batch_1", "batch_64"}
     assert {"metric", "value", "params", "flops"} <= set(r["shrunk"])
     assert r["shrunk"]["max_abs_diff_vs_masked"] <= 1e-5
+
+
+CHAPTER_CHECKS = {"mlp_mnist": ("mnist_root", _check_mlp_mnist)}
+
+
+def test_every_chapter_has_an_end_to_end_check():
+    assert set(CHAPTER_CHECKS) == set(CHAPTERS)
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory, request):
+    """Uninterrupted smoke runs through the command line, one per chapter, made on first use and shared."""
+    runs: dict[str, tuple[Path, Path]] = {}
+
+    def get(chapter: str) -> tuple[Path, Path]:
+        if chapter not in runs:
+            root = request.getfixturevalue(CHAPTER_CHECKS[chapter][0])
+            out = tmp_path_factory.mktemp(f"straight-{chapter}")
+            proc = subprocess.run(pruninglib_run(chapter, out, root), capture_output=True, text=True, timeout=900)
+            assert proc.returncode == 0, proc.stderr[-3000:]
+            runs[chapter] = (out, root)
+        return runs[chapter]
+
+    return get
+
+
+@pytest.mark.parametrize("chapter", sorted(CHAPTER_CHECKS))
+def test_smoke_run_writes_results_and_nbval_reproduces_it(chapter, smoke_runs, tmp_path):
+    out, _ = smoke_runs(chapter)
+    r = json.loads((out / "results.json").read_text())
+    for key in ("chapter", "profile", "parameters", "seeds", "hardware", "torch_version", "data_source", "git",
+                "wall_time_s", "latency_ms", "shrunk", "shrunk_model_path", "notebook", "targets"):
+        assert key in r, key
+    assert r["chapter"] == chapter and r["profile"] == "smoke" and r["data_source"]["checksums_ok"]
+    assert all(isinstance(t["met"], bool) for t in r["targets"])
+    CHAPTER_CHECKS[chapter][1](r)
     load_model(r["shrunk_model_path"])
     # nbval re-executes the notebook and compares every output. Into a copy of the run folder without its
     # checkpoints, so the runs are trained again, not resumed: same seed, same numbers, at the experiment level.
     copy = tmp_path / "copy"
     shutil.copytree(out, copy, ignore=shutil.ignore_patterns("checkpoints"))
-    nb = copy / "mlp_mnist.ipynb"
+    nb = copy / f"{chapter}.ipynb"
     nbformat.write(_with_out_dir(nbformat.read(nb, as_version=4), copy), nb)
     proc = subprocess.run([sys.executable, "-m", "pytest", "--nbval", str(nb), "--nbval-current-env",
                            "--nbval-sanitize-with", str(REPO / "tests" / "sanitize.cfg"), "-p", "no:cacheprovider",
@@ -92,11 +113,11 @@ def _with_out_dir(nb, out: Path):
     return nb
 
 
-def test_killed_run_resumes_to_the_same_results(smoke_run, tmp_path):
+def test_killed_run_resumes_to_the_same_results(smoke_runs, tmp_path):
     """Kill the command (and its notebook kernel) once the first checkpoint exists, run it again: same results."""
-    straight, root = smoke_run
+    straight, root = smoke_runs("mlp_mnist")
     out = tmp_path / "interrupted"
-    cmd = pruninglib_run(out, root)
+    cmd = pruninglib_run("mlp_mnist", out, root)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
