@@ -26,3 +26,12 @@ def mnist_root():
 @pytest.fixture
 def gen():
     return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture
+def covid_root():
+    """The real data root holding covid-chestxray-dataset (PRUNINGLIB_DATA, else ../shared/data); skips when absent."""
+    root = Path(os.environ.get("PRUNINGLIB_DATA", SHARED))
+    if not (root / "covid-chestxray-dataset" / "metadata.csv").exists():
+        pytest.skip("covid-chestxray-dataset not available locally (set PRUNINGLIB_DATA)")
+    return root
