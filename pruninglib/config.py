@@ -189,25 +189,28 @@ class CovidCNNConfig(ConfigBase):
     channels: tuple[int, ...] = _help("output channels of the conv blocks (valid 3x3 conv, BatchNorm, ReLU, "
                                       "2x2 max-pool), first block first", (8, 16, 16, 32))
     epochs: int = _help("training epochs per run (an epoch is class-balanced: the minority class is resampled)", 2)
-    batch_size: int = _help("mini-batch size", 32)
-    optimizer: str = _help("sgd (momentum 0.9, Nesterov) or adam", "adam")
-    lr: float = _help("peak learning rate; cosine decay to 0 over all epochs", 3e-3)
-    augment_shift: int = _help("random shift of training images, in pixels (0: none)", 4)
+    batch_size: int = _help("mini-batch size (small: more optimizer steps, hence more pruning steps)", 16)
+    optimizer: str = _help("sgd (momentum 0.9, Nesterov) or adam", "sgd")
+    lr: float = _help("peak learning rate; cosine decay to 0 over all epochs", 0.05)
+    augment_shift: int = _help("random shift of training images, in pixels (0: none)", 2)
     augment_intensity: float = _help("random intensity scale 1 +- a and offset +- a of training images (0: none)",
-                                     0.1)
+                                     0.0)
     variants: tuple[str, ...] = _help(
         "pruned runs to make, by regularizer: any of 'l2', 'l1', 'none' (a dense baseline always runs)", ("l2",))
-    lambda_l2: float = _help("L2 coefficient: penalty lambda/2 * ||w||^2 on the conv filters and the head", 5e-3)
-    lambda_l1: float = _help("L1 coefficient: penalty lambda * ||w||_1", 1e-4)
+    lambda_l2: float = _help("L2 coefficient: penalty lambda/2 * ||w||^2 on the conv filters and the head", 0.1)
+    lambda_l1: float = _help("L1 coefficient: penalty lambda * ||w||_1", 2e-3)
     reg_after_ramp: float = _help("factor on lambda_l2 and lambda_l1 once the mask is frozen (after ramp_end)", 0.1)
-    dense_weight_decay: float = _help("L2 coefficient of the dense baseline", 5e-4)
+    penalize_bn_scale: bool = _help("also apply the regularizer to the BatchNorm scales (gamma), as an optimizer's "
+                                    "weight decay would; without it BatchNorm's scale invariance shields channels "
+                                    "from dying", False)
+    dense_weight_decay: float = _help("L2 coefficient of the dense baseline", 5e-3)
     prune_form: str = _help("p(w) shape: laplace rho*exp(-|w|/tau) or gauss rho*exp(-w^2/(2 sigma^2))", "laplace")
     prune_scale: str = _help("per-layer scale tau/sigma from the surviving weights: std, mean_abs or median_abs",
                              "std")
     prune_factor: float = _help("tau (or sigma) is prune_factor times the layer scale", 0.05)
     target_sparsity: tuple[float, ...] = _help(
         "final weight sparsity per prunable weight: one per conv block, then the linear head; each in [0, 1)",
-        (0.5, 0.9, 0.9, 0.9, 0.5))
+        (0.5, 0.9, 0.97, 0.995, 0.98))
     ramp_start: float = _help("fraction of training at which stochastic pruning starts", 0.0)
     ramp_end: float = _help("fraction of training at which the target sparsity is reached; the mask is then "
                             "frozen and training goes on", 0.6)
@@ -258,6 +261,8 @@ class CovidCNNConfig(ConfigBase):
         for name in ("lambda_l2", "lambda_l1", "dense_weight_decay"):
             _check_float(name, getattr(self, name), 0.0, 1.0)
         _check_float("reg_after_ramp", self.reg_after_ramp, 0.0, 1.0)
+        check(isinstance(self.penalize_bn_scale, bool), "penalize_bn_scale", self.penalize_bn_scale,
+              "true or false")
         _check_choice("prune_form", self.prune_form, PRUNE_FORMS)
         _check_choice("prune_scale", self.prune_scale, SCALES)
         _check_float("prune_factor", self.prune_factor, 0.0, 100.0, low_open=True)

@@ -39,8 +39,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {},  # the config defaults: seconds
     "quick": {"profile": "quick", "folds": 5, "image_size": 64, "channels": [16, 32, 64, 128], "epochs": 20,
               "variants": ["l2"], "bootstrap": 1000},
-    "paper": {"profile": "paper", "folds": 5, "image_size": 96, "channels": [16, 32, 64, 128], "epochs": 30,
-              "variants": ["l2", "l1", "none"], "augment_shift": 6, "bootstrap": 2000},
+    "paper": {"profile": "paper", "folds": 5, "image_size": 64, "channels": [16, 32, 64, 128], "epochs": 40,
+              "variants": ["l2", "l1", "none"], "bootstrap": 2000},
 }
 
 
@@ -74,11 +74,15 @@ def _train(cfg: CovidCNNConfig, train: AugmentedSplit, splits: dict[str, Split],
         callbacks.insert(0, StochasticPruning(model, cfg.target_sparsity, start=cfg.ramp_start, end=cfg.ramp_end,
                                               form=cfg.prune_form, scale=cfg.prune_scale, factor=cfg.prune_factor,
                                               every=cfg.prune_every, generator=gen))
+    # The regularized parameters: the prunable weights, and the BatchNorm scales when asked. gamma and the next
+    # layer's weights v can trade scale (gamma*c, v/c) without changing the function, so penalizing both makes
+    # the penalty act on a channel as |gamma| * ||v|| (see the intro's rescaling argument), which favours dead
+    # channels; with gamma free, BatchNorm absorbs any shrinking of v and no channel is pushed to die.
+    regularized = [*model.prunable().values(), *((n.weight for n in model.norms) if cfg.penalize_bn_scale else ())]
     fit(model, train, epochs=cfg.epochs, batch_size=cfg.batch_size,
         optimizer=make_optimizer(cfg.optimizer, model.parameters(), cfg.lr),
         generator=torch.Generator().manual_seed(run_seed),
-        penalty=lambda m, st: penalty(reg, m.prunable().values(),  # type: ignore[operator]
-                                      lam if variant == "dense" or st.progress <= cfg.ramp_end
+        penalty=lambda m, st: penalty(reg, regularized, lam if variant == "dense" or st.progress <= cfg.ramp_end
                                       else lam * cfg.reg_after_ramp),
         callbacks=callbacks, checkpoint=checkpoint, desc=f"{variant} fold {fold} seed {seed}", progress=progress)
     return model.eval(), tracker.rows

@@ -162,6 +162,9 @@ def findings(results: dict[str, Any]) -> str:
              "; ".join(f"With {'no regularizer' if k == 'none' else k.upper()}, "
                        f"{_fmt(v[k]['channels_removed'], 100, 1)}% of the channels died and the shrunk net's "
                        f"AUC is {_fmt(v[k]['auc'])}" for k in pruned) + "."]
+    per_block = v[chosen]["channels_removed_per_block"]
+    lines.append(f"Channels removed per block with {chosen.upper()}: " + ", ".join(
+        f"{k} {100 * b['mean']:.0f}%" for k, b in per_block.items()) + ".")
     met = " and ".join(f"{t['name']} = {t['value']:.3f} ({'met' if t['met'] else 'NOT met'}: {t['target']})"
                        for t in results["targets"])
     lines.append(f"Targets: {met}.")
