@@ -203,7 +203,9 @@ class CovidCNNConfig(ConfigBase):
     penalize_bn_scale: bool = _help("also apply the regularizer to the BatchNorm scales (gamma), as an optimizer's "
                                     "weight decay would; without it BatchNorm's scale invariance shields channels "
                                     "from dying", False)
-    dense_weight_decay: float = _help("L2 coefficient of the dense baseline", 5e-3)
+    dense_weight_decay: float = _help("L2 coefficient of the dense baseline, on the same schedule as the pruned "
+                                      "runs (times reg_after_ramp after ramp_end); equal to lambda_l2 by default, "
+                                      "so that dense and L2 differ only by the pruning", 0.1)
     prune_form: str = _help("p(w) shape: laplace rho*exp(-|w|/tau) or gauss rho*exp(-w^2/(2 sigma^2))", "laplace")
     prune_scale: str = _help("per-layer scale tau/sigma from the surviving weights: std, mean_abs or median_abs",
                              "std")

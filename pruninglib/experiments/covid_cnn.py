@@ -61,7 +61,7 @@ class CovidResult:
 
 def _train(cfg: CovidCNNConfig, train: AugmentedSplit, splits: dict[str, Split], variant: str, fold: int, seed: int,
            device: torch.device, checkpoint: str, progress: bool) -> tuple[nn.Module, list[dict[str, Any]]]:
-    """Train one run. ``variant`` 'dense' = L2 with ``dense_weight_decay`` and no pruning."""
+    """Train one run. ``variant`` 'dense' = L2 with ``dense_weight_decay`` on the same schedule, no pruning."""
     run_seed = 1000 * fold + seed
     with seeded(run_seed):
         model = CNN(cfg.channels).to(device)
@@ -82,7 +82,7 @@ def _train(cfg: CovidCNNConfig, train: AugmentedSplit, splits: dict[str, Split],
     fit(model, train, epochs=cfg.epochs, batch_size=cfg.batch_size,
         optimizer=make_optimizer(cfg.optimizer, model.parameters(), cfg.lr),
         generator=torch.Generator().manual_seed(run_seed),
-        penalty=lambda m, st: penalty(reg, regularized, lam if variant == "dense" or st.progress <= cfg.ramp_end
+        penalty=lambda m, st: penalty(reg, regularized, lam if st.progress <= cfg.ramp_end
                                       else lam * cfg.reg_after_ramp),
         callbacks=callbacks, checkpoint=checkpoint, desc=f"{variant} fold {fold} seed {seed}", progress=progress)
     return model.eval(), tracker.rows
