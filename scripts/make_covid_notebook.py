@@ -13,7 +13,7 @@ from pruninglib.config import CovidCNNConfig
 
 OUT = Path(__file__).resolve().parents[1] / "notebooks" / "covid_cnn.ipynb"
 # Measured on the 2-core CPU of the run card (shared with other jobs), rounded; update after re-measuring.
-TIMES = {"smoke": "about 30 s", "quick": "about 3 min", "paper": "about 10 min"}
+TIMES = {"smoke": "about 30 s", "quick": "about 2 min", "paper": "5 to 10 min"}
 
 
 def md(text: str, tags: list[str] | None = None):
@@ -74,7 +74,9 @@ numbers below measure what pruning does to *this* classifier on *this* collectio
 | `quick` | `pruninglib run covid_cnn --profile quick` | QUICK_TIME | PROFILE_QUICK |
 | `paper` | `pruninglib run covid_cnn --profile paper` | PAPER_TIME | PROFILE_PAPER (this page) |
 
-Data: `PRUNINGLIB_DATA` must point at a folder holding `covid-chestxray-dataset/` and `SHA256SUMS`. Add
+The paper profile took 4.8 min on an otherwise idle machine and 9.7 min while another job used the CPU; the
+run card below has this page's time. Data: `PRUNINGLIB_DATA` must point at a folder holding
+`covid-chestxray-dataset/` and `SHA256SUMS`. Add
 `-p NAME VALUE` to change any parameter of the cell below.
 ```
 
