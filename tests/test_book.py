@@ -35,7 +35,8 @@ def test_book_builds_with_local_mathjax(tmp_path: Path) -> None:
     index = build_book(BOOK, tmp_path)
     html = index.parent
     assert index.is_file()
-    assert (html / "chapters" / "mlp_mnist.html").is_file()
+    for page in ("chapters/mlp_mnist.html", "chapters/covid_cnn.html", "covid_data_card.html"):
+        assert (html / page).is_file(), page
     assert (html / "_static" / "mathjax" / "es5" / "tex-chtml.js").is_file()
     assert (html / "_static" / "mathjax" / "es5" / "output" / "chtml" / "fonts" / "woff-v2"
             / "MathJax_Main-Regular.woff").is_file()
@@ -43,6 +44,6 @@ def test_book_builds_with_local_mathjax(tmp_path: Path) -> None:
     offenders = {name: found for name, text in pages.items() if (found := remote_assets(text))}
     assert offenders == {}
     # MathJax is loaded once per page with maths, from the local copy, not once per file under _static/mathjax.
-    for name in ("intro.html", "chapters/mlp_mnist.html"):
+    for name in ("intro.html", "chapters/mlp_mnist.html", "chapters/covid_cnn.html"):
         scripts = re.findall(r"<script[^>]*\bsrc=\"([^\"]*mathjax[^\"]*)\"", pages[name], re.IGNORECASE)
         assert len(scripts) == 1 and "_static/mathjax/es5/tex-chtml.js" in scripts[0], (name, scripts)
