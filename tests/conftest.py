@@ -49,3 +49,12 @@ def built_book(tmp_path_factory) -> Path:
     source = root / "source"
     shutil.copytree(BOOK, source, ignore=shutil.ignore_patterns("_build", "mathjax", ".ipynb_checkpoints"))
     return build_book(source, root).parent
+
+
+@pytest.fixture
+def covid_root():
+    """The real data root holding covid-chestxray-dataset (PRUNINGLIB_DATA, else ../shared/data); skips when absent."""
+    root = Path(os.environ.get("PRUNINGLIB_DATA", SHARED))
+    if not (root / "covid-chestxray-dataset" / "metadata.csv").exists():
+        pytest.skip("covid-chestxray-dataset not available locally (set PRUNINGLIB_DATA)")
+    return root

@@ -58,7 +58,18 @@ def _check_mlp_mnist(r):
     assert r["shrunk"]["max_abs_diff_vs_masked"] <= 1e-5
 
 
-CHAPTER_CHECKS = {"mlp_mnist": ("mnist_root", _check_mlp_mnist)}
+def _check_covid_cnn(r):
+    assert set(r["variants"]) == {"dense", "l2"} and r["data_source"]["images"] == 191
+    assert set(r["variants"]["l2"]["channels_removed_per_block"]) == {f"block {i}" for i in range(1, 5)}
+    for block in (r["variants"]["dense"]["auc"], r["pooled"]["l2"]["auc"]):
+        assert block["low"] <= block.get("mean", block.get("value")) <= block["high"]
+    assert set(r["latency_ms"]["shrunk"]) == {"batch_1", "batch_32"}
+    assert r["shrunk"]["max_abs_diff_vs_masked"] <= 1e-6
+    assert len(r["shrunk_model_paths"]) == r["parameters"]["folds"]
+
+
+CHAPTER_CHECKS = {"mlp_mnist": ("mnist_root", _check_mlp_mnist),
+                  "covid_cnn": ("covid_root", _check_covid_cnn)}
 
 
 def test_every_chapter_has_an_end_to_end_check():

@@ -44,7 +44,7 @@ INVALID = [
      "parameter 'latency_batches' = (0,) is not allowed: a non-empty list of positive integers"),
     ("run mlp_mnist -p device tpu", "parameter 'device' = 'tpu' is not allowed: one of 'auto', 'cpu', 'cuda'"),
     ("run mlp_mnist --profile huge", "parameter 'profile' = 'huge' is not allowed: one of smoke, quick, paper"),
-    ("run resnet", "unknown chapter 'resnet'; allowed: mlp_mnist"),
+    ("run resnet", "unknown chapter 'resnet'; allowed: covid_cnn, mlp_mnist"),
     ("run mlp_mnist -p data_root /nonexistent/data",
      "data root /nonexistent/data (argument data_root) does not exist; create it, or point $PRUNINGLIB_DATA / "
      "data_root at the folder that holds the data sets (for example ../shared/data)"),

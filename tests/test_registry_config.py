@@ -3,14 +3,14 @@
 The table of invalid user inputs and their messages is in test_invalid_inputs.py."""
 import pytest
 
-from pruninglib.config import MLPMnistConfig
+from pruninglib.config import ConfigError, CovidCNNConfig, MLPMnistConfig
 from pruninglib.experiments import CHAPTERS
 from pruninglib.models import build_model
 from pruninglib.regularizers import penalty
 
 
 def test_unknown_model_and_regularizer():
-    with pytest.raises(ValueError, match="unknown model 'resnet'; allowed: mlp"):
+    with pytest.raises(ValueError, match="unknown model 'resnet'; allowed: cnn, mlp"):
         build_model({"name": "resnet", "kwargs": {}})
     with pytest.raises(ValueError, match="unknown regularizer 'l3'"):
         penalty("l3", [], 0.1)
@@ -18,12 +18,36 @@ def test_unknown_model_and_regularizer():
         penalty("l2", [], -1)
 
 
-def test_profiles_are_valid_and_lists_become_tuples():
+@pytest.mark.parametrize("chapter", CHAPTERS.names())
+def test_profiles_are_valid_and_lists_become_tuples(chapter):
+    ch = CHAPTERS.get(chapter)
     for profile in ("smoke", "quick", "paper"):
-        params = CHAPTERS.get("mlp_mnist").parameters(profile)
-        cfg = MLPMnistConfig.from_mapping(params)
+        cfg = ch.config.from_mapping(ch.parameters(profile))
         assert cfg.profile == profile and isinstance(cfg.seeds, tuple)
     assert len(MLPMnistConfig.from_mapping(CHAPTERS.get("mlp_mnist").parameters("paper")).seeds) >= 3
+
+
+COVID_BAD = [
+    ({"folds": 1}, "'folds' = 1", "integer >= 2"),
+    ({"folds": 11}, "'folds' = 11", "from 2 to 10"),
+    ({"image_size": 16}, "'image_size' = 16", "integer >= 32"),
+    ({"image_size": 512}, "'image_size' = 512", "from 32 to 256"),
+    ({"image_size": 40}, "'image_size' = 40", "survives 4 blocks"),
+    ({"channels": (8, 0)}, "'channels' = (8, 0)", "positive integers"),
+    ({"target_sparsity": (0.5, 0.5)}, "'target_sparsity'", "4 conv blocks and the head (5 values)"),
+    ({"threshold": 1.0}, "'threshold' = 1.0", "(0.0, 1.0)"),
+    ({"augment_shift": 20}, "'augment_shift' = 20", "from 0 to 11"),
+    ({"variants": ("l2", "dropout")}, "'variants' = ('l2', 'dropout')", "none, l1, l2"),
+    ({"bootstrap": 5}, "'bootstrap' = 5", "integer >= 10"),
+    ({"ci_level": 1.0}, "'ci_level' = 1.0", "[0.5, 1.0)"),
+]
+
+
+@pytest.mark.parametrize("kwargs, names, allowed", COVID_BAD)
+def test_bad_covid_values_name_parameter_value_and_allowed(kwargs, names, allowed):
+    with pytest.raises(ConfigError) as err:
+        CovidCNNConfig(**kwargs)
+    assert names in str(err.value) and allowed in str(err.value)
 
 
 def test_digest_changes_with_config():

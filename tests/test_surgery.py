@@ -43,13 +43,46 @@ def test_shrink_does_not_mutate_input():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+def kill_random_nodes(model, seed: int, p_dead: float = 0.5):
+    """MUTATES ``model``: zero whole producer rows (dead nodes) and scattered weights; give every BatchNorm random
+    running statistics and affine parameters, so that dead channels carry non-trivial constants."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for k, w in model.prunable().items():
+            m = torch.rand(w.shape, generator=g) > 0.3
+            m[torch.rand(w.shape[0], generator=g) < p_dead] = False
+            w.mul_(m)
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+                n = mod.num_features
+                mod.running_mean.copy_(torch.randn(n, generator=g))
+                mod.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+                mod.weight.copy_(torch.randn(n, generator=g))
+                mod.bias.copy_(torch.randn(n, generator=g))  # some > 0: relu(BN(dead)) is often non-zero
+    return model
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+@pytest.mark.parametrize("seed", range(3))
+def test_shrunk_equals_masked_for_every_registered_model(name, seed):
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = kill_random_nodes(MODELS.get(name)(), seed).eval()
+    small = shrink(model).eval()
+    x = torch.randn(6, *model.example_input_shape(), generator=torch.Generator().manual_seed(seed))
+    assert float((model(x) - small(x)).abs().max()) <= 1e-4
+    assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in model.parameters())
+
+
 @pytest.mark.parametrize("name", MODELS.names())
 def test_save_load_roundtrip_every_registered_model(name, tmp_path):
-    model = shrink(random_masked_mlp(7)) if name == "mlp" else MODELS.get(name)()
+    with torch.random.fork_rng():
+        torch.manual_seed(7)
+        model = shrink(kill_random_nodes(MODELS.get(name)(), 7)).eval()
     path = save_model(model, str(tmp_path / "m.pt"))
     loaded = load_model(path)
     assert type(loaded) is type(model) and loaded.spec() == model.spec()
-    x = torch.randn(5, model.widths[0])
+    x = torch.randn(5, *model.example_input_shape())
     assert torch.equal(loaded(x), model.eval()(x))
 
 

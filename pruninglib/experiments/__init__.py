@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pruninglib.config import PROFILES, ConfigBase, ConfigError, MLPMnistConfig, check
-from pruninglib.experiments import mlp_mnist
+from pruninglib.config import PROFILES, ConfigBase, ConfigError, CovidCNNConfig, MLPMnistConfig, check
+from pruninglib.experiments import covid_cnn, mlp_mnist
 from pruninglib.registry import Registry
 
 
@@ -33,5 +33,8 @@ CHAPTERS: Registry[Chapter] = Registry("chapter")
 CHAPTERS.register("mlp_mnist")(Chapter(
     "mlp_mnist", "Stochastic pruning of an MLP on MNIST", "mlp_mnist.ipynb", MLPMnistConfig, mlp_mnist.PROFILES,
     mlp_mnist.run))
+CHAPTERS.register("covid_cnn")(Chapter(
+    "covid_cnn", "COVID-19 chest X-ray CNN: 50% of the channels removed", "covid_cnn.ipynb", CovidCNNConfig,
+    covid_cnn.PROFILES, covid_cnn.run))
 
 __all__ = ["CHAPTERS", "Chapter", "ConfigError"]

@@ -1,4 +1,5 @@
-"""Pure measurement functions: accuracy and loss, parameter counts, FLOPs, latency."""
+"""Pure measurement functions: accuracy and loss, parameter counts, FLOPs, latency; binary classification metrics
+with confidence intervals in :mod:`pruninglib.metrics.binary`."""
 from __future__ import annotations
 
 import statistics

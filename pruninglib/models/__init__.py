@@ -1,5 +1,6 @@
 """Models: each registers itself, declares its prunable weights and its layer couplings."""
 from pruninglib.models.base import MODELS, Coupling, Prunable, build_model, load_model, save_model
+from pruninglib.models.cnn import CNN
 from pruninglib.models.mlp import MLP
 
-__all__ = ["MODELS", "Coupling", "Prunable", "build_model", "load_model", "save_model", "MLP"]
+__all__ = ["MODELS", "Coupling", "Prunable", "build_model", "load_model", "save_model", "CNN", "MLP"]

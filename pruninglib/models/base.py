@@ -20,15 +20,18 @@ MODELS: Registry[type[nn.Module]] = Registry("model")
 class Coupling:
     """The output units ("nodes") of ``producer`` feed the input units of each of ``consumers``.
 
-    ``activation`` is applied between them; a node whose fan-in weights are all zero carries the constant
-    ``activation(bias)``, which surgery folds into the consumers' biases. ``layer`` is the label used in tracking
-    and plots (for example ``"hidden 1"``).
+    ``norm`` names an optional per-channel normalisation (e.g. BatchNorm) between the producer and the activation,
+    ``activation`` is applied after it; a node whose fan-in weights are all zero carries the constant
+    ``activation(norm(bias))`` (in eval mode), which surgery folds into the consumers' biases. Whatever else sits
+    between producer and consumers (pooling, global average pooling, flattening of 1x1 maps) must map a constant
+    channel to the same constant. ``layer`` is the label used in tracking and plots (for example ``"hidden 1"``).
     """
 
     layer: str
     producer: str
     consumers: tuple[str, ...]
     activation: str = "relu"
+    norm: str | None = None
 
 
 @runtime_checkable

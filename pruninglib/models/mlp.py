@@ -34,6 +34,10 @@ class MLP(nn.Module):
                 x = torch.relu(x)
         return x
 
+    def example_input_shape(self) -> tuple[int, ...]:
+        """The shape of one input, without the batch dimension."""
+        return (self.widths[0],)
+
     def spec(self) -> dict[str, Any]:
         return {"name": "mlp", "kwargs": {"widths": list(self.widths)}}
 

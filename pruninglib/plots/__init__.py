@@ -87,3 +87,59 @@ def accuracy_vs_removed(dynamics: pd.DataFrame, summary: pd.DataFrame) -> Figure
     ax.set_xlim(-0.02, min(1.0, float(traj["removed"].max()) + 0.15))
     fig.tight_layout()
     return fig
+
+
+def channels_kept(channels: pd.DataFrame) -> Figure:
+    """Channels kept per block (bars: mean over folds and seeds, with sd), one bar per variant; the black tick is
+    the block's width before pruning. Columns: variant, layer, channels, kept."""
+    order = _order(channels)
+    layers = sorted(channels["layer"].unique())
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    sns.barplot(channels, x="layer", y="kept", hue="variant", hue_order=order, order=layers, palette=PALETTE,
+                errorbar="sd", ax=ax)
+    widths = channels.groupby("layer")["channels"].max().reindex(layers)
+    ax.scatter(range(len(layers)), widths, marker="_", s=900, color="black", zorder=5, label="before pruning")
+    ax.set(xlabel="", ylabel="channels kept", title="channels left after surgery, per block")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def roc_curves(curves: pd.DataFrame) -> Figure:
+    """ROC curves, one per variant. Columns: variant, fpr, tpr (and optionally auc for the legend)."""
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    for v in _order(curves):
+        d = curves[curves["variant"] == v]
+        label = f"{v} (AUC {d['auc'].iloc[0]:.3f})" if "auc" in d else v
+        ax.step(d["fpr"], d["tpr"], where="post", color=PALETTE.get(v), label=label, lw=1.4)
+    ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls=":")
+    ax.set(xlabel="false positive rate (1 - specificity)", ylabel="true positive rate (sensitivity)",
+           title="pooled out-of-fold ROC", xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def fold_metric(per_fold: pd.DataFrame, metric: str = "auc") -> Figure:
+    """``metric`` per fold, one line per variant (lines join the same fold: the comparison is paired).
+    Columns: variant, fold, ``metric``."""
+    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    sns.pointplot(per_fold, x="fold", y=metric, hue="variant", hue_order=_order(per_fold), palette=PALETTE,
+                  dodge=0.3, markersize=5, linewidth=1.2, ax=ax)
+    ax.set(ylabel=metric.replace("_", " "), title=f"{metric.replace('_', ' ')} on each held-out fold")
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(images: pd.DataFrame, columns: int = 4) -> Figure:
+    """Grayscale images with titles. Columns: image (2-D array), title."""
+    n = len(images)
+    rows = max(1, -(-n // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.7 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (_, r) in zip(axes.flat, images.iterrows()):
+        ax.imshow(r["image"], cmap="gray")
+        ax.set_title(r["title"], fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,9 +1,16 @@
 """Physical removal of dead nodes: ``shrink(model)`` returns a smaller model with the same outputs.
 
-Each layer type knows how to drop its output units and its input units (:data:`SHRINK_OUT`, :data:`SHRINK_IN`);
-which layers are coupled comes from the model's :meth:`couplings` (data, not special cases). A dead node carries
-the constant ``activation(bias)``; dropping it from a consumer folds ``W[:, dead] @ constant`` into the
-consumer's bias, so outputs stay equal (not just approximately: up to float rounding).
+Each layer type knows how to drop its output units and its input units (:data:`SHRINK_OUT`, :data:`SHRINK_IN`),
+and each per-channel normalisation how to drop channels and carry a dead channel's constant through itself
+(:data:`SHRINK_NORM`); which layers are coupled comes from the model's :meth:`couplings` (data, not special
+cases). A dead node carries the constant ``activation(norm(bias))``; dropping it from a consumer folds the
+consumer's weights on it times that constant into the consumer's bias, so outputs stay equal (up to float
+rounding, in eval mode).
+
+That fold is exact only when every output of the consumer sees the constant under all of its weights: a Linear
+(after global pooling), or a convolution WITHOUT zero padding. A zero-padded convolution sees fewer taps at the
+border, so its border outputs would change; :func:`shrink_conv2d_in` refuses it with :class:`InexactShrinkError`
+unless every dropped constant is exactly zero (then padding and constant agree and the fold is exact).
 """
 from __future__ import annotations
 
@@ -20,8 +27,24 @@ from pruninglib.registry import Registry
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"relu": torch.relu, "identity": lambda x: x}
 ShrinkOut = Callable[[nn.Module, torch.Tensor], tuple[nn.Module, torch.Tensor]]
 ShrinkIn = Callable[[nn.Module, torch.Tensor, torch.Tensor], nn.Module]
+ShrinkNorm = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[nn.Module, torch.Tensor]]
 SHRINK_OUT: Registry[ShrinkOut] = Registry("layer type for output shrinking")
 SHRINK_IN: Registry[ShrinkIn] = Registry("layer type for input shrinking")
+SHRINK_NORM: Registry[ShrinkNorm] = Registry("normalisation type for channel shrinking")
+# Layer types that cannot have zero outputs (PyTorch refuses a Conv2d with 0 filters): if every node of such a
+# producer is dead, surgery keeps this many of them (keeping a dead node is always exact).
+MIN_WIDTH: dict[str, int] = {"Conv2d": 1}
+
+
+class InexactShrinkError(ValueError):
+    """Removing the dead nodes would change the network's function (the message says where and why)."""
+
+
+def _dropped_bias(layer: nn.Module, keep: torch.Tensor) -> torch.Tensor:
+    """Pre-activation of the dropped units of a layer whose dropped units have zero fan-in: their bias (or 0)."""
+    if layer.bias is not None:
+        return layer.bias[~keep].detach().clone()
+    return layer.weight.new_zeros(int((~keep).sum()))
 
 
 @SHRINK_OUT.register("Linear")
@@ -37,8 +60,7 @@ def shrink_linear_out(layer: nn.Module, keep: torch.Tensor) -> tuple[nn.Module, 
         new.weight.copy_(layer.weight[keep])
         if layer.bias is not None:
             new.bias.copy_(layer.bias[keep])
-    dropped = layer.bias[~keep].detach() if layer.bias is not None else layer.weight.new_zeros(int((~keep).sum()))
-    return new, dropped
+    return new, _dropped_bias(layer, keep)
 
 
 @SHRINK_IN.register("Linear")
@@ -54,12 +76,88 @@ def shrink_linear_in(layer: nn.Module, keep: torch.Tensor, constant: torch.Tenso
     return new
 
 
+def _conv_like(layer: nn.Conv2d, in_channels: int, out_channels: int, bias: bool) -> nn.Conv2d:
+    if layer.groups != 1:
+        raise ValueError(f"Conv2d with groups = {layer.groups} is not supported by surgery: groups = 1 only")
+    return nn.Conv2d(in_channels, out_channels, layer.kernel_size, stride=layer.stride, padding=layer.padding,
+                     dilation=layer.dilation, bias=bias, padding_mode=layer.padding_mode,
+                     device=layer.weight.device, dtype=layer.weight.dtype)
+
+
+@SHRINK_OUT.register("Conv2d")
+def shrink_conv2d_out(layer: nn.Module, keep: torch.Tensor) -> tuple[nn.Module, torch.Tensor]:
+    """New Conv2d keeping output channels (filters) ``keep``; also returns the dropped channels' pre-activation.
+
+    A dropped filter is all zero, so its output map is the constant bias (0 without bias) at every position.
+    """
+    assert isinstance(layer, nn.Conv2d)
+    new = _conv_like(layer, layer.in_channels, int(keep.sum()), layer.bias is not None)
+    with torch.no_grad():
+        new.weight.copy_(layer.weight[keep])
+        if layer.bias is not None:
+            new.bias.copy_(layer.bias[keep])
+    return new, _dropped_bias(layer, keep)
+
+
+@SHRINK_IN.register("Conv2d")
+def shrink_conv2d_in(layer: nn.Module, keep: torch.Tensor, constant: torch.Tensor) -> nn.Module:
+    """New Conv2d keeping input channels ``keep``; the dropped ones carried constant maps ``constant`` ((dropped,)).
+
+    Folding: out[o] gains sum_c constant[c] * sum_{kh,kw} W[o, c, kh, kw], the same at every output position only
+    if no kernel tap falls on padding (``padding`` 0). Worked example: a 3x3 kernel of ones on a constant map 2
+    gives 18 inside, but 8 taps * 2 = 16... down to 4 taps * 2 = 8 at a zero-padded corner. So a padded conv with a
+    non-zero constant raises :class:`InexactShrinkError`; a zero constant (e.g. relu of a negative) is exact.
+    """
+    assert isinstance(layer, nn.Conv2d)
+    padded = any(p != 0 for p in layer.padding) if isinstance(layer.padding, tuple) else layer.padding != "valid"
+    if padded and bool((constant != 0).any()):
+        raise InexactShrinkError(
+            f"the consumer is a Conv2d with padding {layer.padding}: dead input channels carry non-zero constants "
+            f"{constant[constant != 0].tolist()[:4]}, whose contribution differs at the zero-padded border, so "
+            f"folding it into the bias would change the outputs; use valid (unpadded) convolutions")
+    # a bias is added only when there is something to fold into it (so the spec changes only when it must)
+    new = _conv_like(layer, int(keep.sum()), layer.out_channels, bias=layer.bias is not None or bool((~keep).any()))
+    with torch.no_grad():
+        new.weight.copy_(layer.weight[:, keep])
+        if new.bias is not None:
+            bias = layer.bias.detach().clone() if layer.bias is not None else layer.weight.new_zeros(layer.out_channels)
+            new.bias.copy_(bias + layer.weight[:, ~keep].sum(dim=(2, 3)) @ constant)
+    return new
+
+
+def shrink_batchnorm(norm: nn.Module, keep: torch.Tensor, dropped: torch.Tensor) -> tuple[nn.Module, torch.Tensor]:
+    """New BatchNorm keeping channels ``keep``; maps the dropped channels' constant inputs ``dropped`` through the
+    eval-mode affine map ``(x - running_mean) / sqrt(running_var + eps) * weight + bias``, returning the result."""
+    assert isinstance(norm, nn.modules.batchnorm._BatchNorm)
+    if not norm.track_running_stats or norm.running_mean is None:
+        raise ValueError(f"{type(norm).__name__} without running statistics is not supported by surgery")
+    new = type(norm)(int(keep.sum()), eps=norm.eps, momentum=norm.momentum, affine=norm.affine,
+                     track_running_stats=True, device=norm.running_mean.device, dtype=norm.running_mean.dtype)
+    with torch.no_grad():
+        for name in ("running_mean", "running_var"):
+            getattr(new, name).copy_(getattr(norm, name)[keep])
+        new.num_batches_tracked.copy_(norm.num_batches_tracked)
+        out = (dropped - norm.running_mean[~keep]) / torch.sqrt(norm.running_var[~keep] + norm.eps)
+        if norm.affine:
+            new.weight.copy_(norm.weight[keep])
+            new.bias.copy_(norm.bias[keep])
+            out = out * norm.weight[~keep] + norm.bias[~keep]
+    return new, out.detach()
+
+
+for _name in ("BatchNorm1d", "BatchNorm2d"):
+    SHRINK_NORM.register(_name)(shrink_batchnorm)
+
+
 def shrink(model: nn.Module, dead: dict[str, torch.Tensor] | None = None) -> nn.Module:
-    """Return a NEW model without the dead nodes (``model`` is not mutated).
+    """Return a NEW model without the dead nodes (``model`` is not mutated). Exact in eval mode.
 
     ``dead`` maps each coupling's layer label to a bool tensor (True = remove); by default the nodes whose fan-in
     is all zero (:func:`~pruninglib.pruning.dead_nodes`). Removing a node with non-zero fan-in changes the
-    function, so ``dead`` other than the default is the caller's responsibility.
+    function, so ``dead`` other than the default is the caller's responsibility. Couplings are processed in the
+    model's order, so a layer that is the consumer of one coupling and the producer of the next is first given
+    its folded bias, then loses its dead outputs. Raises :class:`InexactShrinkError` naming the coupling and the
+    consumer when a fold cannot be exact.
     """
     assert isinstance(model, Prunable), f"{type(model).__name__} declares no couplings"
     dead = dead_nodes(model) if dead is None else dead
@@ -67,11 +165,22 @@ def shrink(model: nn.Module, dead: dict[str, torch.Tensor] | None = None) -> nn.
     for c in new.couplings():
         keep = ~dead[c.layer].to(torch.bool)
         producer = new.get_submodule(c.producer)
-        shrunk, pre_activation = SHRINK_OUT.get(type(producer).__name__)(producer, keep.to(producer.weight.device))
-        constant = ACTIVATIONS[c.activation](pre_activation)
+        short = MIN_WIDTH.get(type(producer).__name__, 0) - int(keep.sum())
+        if short > 0:
+            keep = keep.clone()
+            keep[(~keep).nonzero().flatten()[:short]] = True
+        shrunk, value = SHRINK_OUT.get(type(producer).__name__)(producer, keep.to(producer.weight.device))
         new.set_submodule(c.producer, shrunk)
+        if c.norm is not None:
+            norm = new.get_submodule(c.norm)
+            shrunk_norm, value = SHRINK_NORM.get(type(norm).__name__)(norm, keep.to(value.device), value)
+            new.set_submodule(c.norm, shrunk_norm)
+        constant = ACTIVATIONS[c.activation](value)
         for name in c.consumers:
             consumer = new.get_submodule(name)
-            new.set_submodule(name, SHRINK_IN.get(type(consumer).__name__)(consumer, keep.to(constant.device),
-                                                                             constant))
+            try:
+                new.set_submodule(name, SHRINK_IN.get(type(consumer).__name__)(consumer, keep.to(constant.device),
+                                                                                 constant))
+            except InexactShrinkError as exc:
+                raise InexactShrinkError(f"coupling {c.layer!r}, consumer {name!r}: {exc}") from exc
     return new
