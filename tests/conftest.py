@@ -51,7 +51,7 @@ def built_book(tmp_path_factory) -> Path:
     return build_book(source, root).parent
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def covid_root():
     """The real data root holding covid-chestxray-dataset (PRUNINGLIB_DATA, else ../shared/data); skips when absent."""
     root = Path(os.environ.get("PRUNINGLIB_DATA", SHARED))
