@@ -53,6 +53,27 @@ def _check_float(name: str, value: Any, low: float, high: float, *, low_open: bo
     check(ok, name, value, f"a number in {lo}{low}, {high}{hi}")
 
 
+def _check_pruning(cfg: Any, n_weights: int, per_weight: str) -> None:
+    """Checks shared by every chapter that prunes on a schedule: the variants and their coefficients, one target
+    sparsity per prunable weight, each in [0, 1); a ramp inside training; a prune step interval; a chosen variant
+    among those run."""
+    check(isinstance(cfg.variants, tuple) and len(cfg.variants) > 0
+          and all(v in REGULARIZERS for v in cfg.variants) and len(set(cfg.variants)) == len(cfg.variants),
+          "variants", cfg.variants, f"distinct names from {', '.join(REGULARIZERS)}")
+    for name in ("lambda_l2", "lambda_l1", "dense_weight_decay", "reg_after_ramp"):
+        _check_float(name, getattr(cfg, name), 0.0, 1.0)
+    check(isinstance(cfg.target_sparsity, tuple) and len(cfg.target_sparsity) == n_weights,
+          "target_sparsity", cfg.target_sparsity, per_weight)
+    for s in cfg.target_sparsity:
+        _check_float("target_sparsity", s, 0.0, 1.0, high_open=True)
+    _check_float("ramp_start", cfg.ramp_start, 0.0, 1.0)
+    _check_float("ramp_end", cfg.ramp_end, 0.0, 1.0)
+    check(cfg.ramp_end > cfg.ramp_start, "ramp_end", cfg.ramp_end,
+          f"a fraction larger than ramp_start = {cfg.ramp_start}")
+    _check_int("prune_every", cfg.prune_every, 1)
+    check(cfg.chosen in cfg.variants, "chosen", cfg.chosen, f"one of the variants {cfg.variants}")
+
+
 class ConfigBase:
     """Shared behaviour of the config dataclasses: building from a mapping, help text, hashing."""
 
@@ -149,26 +170,11 @@ class MLPMnistConfig(ConfigBase):
         _check_int("train_subset", self.train_subset, 0)
         _check_int("val_size", self.val_size, 1)
         check(self.val_size < 60000, "val_size", self.val_size, "fewer than the 60,000 MNIST training images")
-        check(isinstance(self.variants, tuple) and len(self.variants) > 0
-              and all(v in REGULARIZERS for v in self.variants) and len(set(self.variants)) == len(self.variants),
-              "variants", self.variants, f"distinct names from {', '.join(REGULARIZERS)}")
-        for name in ("lambda_l2", "lambda_l1", "dense_weight_decay"):
-            _check_float(name, getattr(self, name), 0.0, 1.0)
-        _check_float("reg_after_ramp", self.reg_after_ramp, 0.0, 1.0)
         _check_choice("prune_form", self.prune_form, PRUNE_FORMS)
         _check_choice("prune_scale", self.prune_scale, SCALES)
         _check_float("prune_factor", self.prune_factor, 0.0, 100.0, low_open=True)
         n_layers = len(self.widths) - 1
-        check(isinstance(self.target_sparsity, tuple) and len(self.target_sparsity) == n_layers,
-              "target_sparsity", self.target_sparsity, f"one value per linear layer ({n_layers} for these widths)")
-        for s in self.target_sparsity:
-            _check_float("target_sparsity", s, 0.0, 1.0, high_open=True)
-        _check_float("ramp_start", self.ramp_start, 0.0, 1.0)
-        _check_float("ramp_end", self.ramp_end, 0.0, 1.0)
-        check(self.ramp_end > self.ramp_start, "ramp_end", self.ramp_end,
-              f"a fraction larger than ramp_start = {self.ramp_start}")
-        _check_int("prune_every", self.prune_every, 1)
-        check(self.chosen in self.variants, "chosen", self.chosen, f"one of the variants {self.variants}")
+        _check_pruning(self, n_layers, f"one value per linear layer ({n_layers} for these widths)")
         _check_int("sample_nodes", self.sample_nodes, 0)
         check(isinstance(self.latency_batches, tuple) and len(self.latency_batches) > 0
               and all(isinstance(b, int) and b >= 1 for b in self.latency_batches),
@@ -257,29 +263,13 @@ class CovidCNNConfig(ConfigBase):
         check(self.augment_shift < self.image_size // 4, "augment_shift", self.augment_shift,
               f"an integer from 0 to {self.image_size // 4 - 1} (a quarter of image_size)")
         _check_float("augment_intensity", self.augment_intensity, 0.0, 1.0, high_open=True)
-        check(isinstance(self.variants, tuple) and len(self.variants) > 0
-              and all(v in REGULARIZERS for v in self.variants) and len(set(self.variants)) == len(self.variants),
-              "variants", self.variants, f"distinct names from {', '.join(REGULARIZERS)}")
-        for name in ("lambda_l2", "lambda_l1", "dense_weight_decay"):
-            _check_float(name, getattr(self, name), 0.0, 1.0)
-        _check_float("reg_after_ramp", self.reg_after_ramp, 0.0, 1.0)
         check(isinstance(self.penalize_bn_scale, bool), "penalize_bn_scale", self.penalize_bn_scale,
               "true or false")
         _check_choice("prune_form", self.prune_form, PRUNE_FORMS)
         _check_choice("prune_scale", self.prune_scale, SCALES)
         _check_float("prune_factor", self.prune_factor, 0.0, 100.0, low_open=True)
         n = len(self.channels) + 1
-        check(isinstance(self.target_sparsity, tuple) and len(self.target_sparsity) == n,
-              "target_sparsity", self.target_sparsity,
-              f"one value per prunable weight: {n - 1} conv blocks and the head ({n} values)")
-        for s in self.target_sparsity:
-            _check_float("target_sparsity", s, 0.0, 1.0, high_open=True)
-        _check_float("ramp_start", self.ramp_start, 0.0, 1.0)
-        _check_float("ramp_end", self.ramp_end, 0.0, 1.0)
-        check(self.ramp_end > self.ramp_start, "ramp_end", self.ramp_end,
-              f"a fraction larger than ramp_start = {self.ramp_start}")
-        _check_int("prune_every", self.prune_every, 1)
-        check(self.chosen in self.variants, "chosen", self.chosen, f"one of the variants {self.variants}")
+        _check_pruning(self, n, f"one value per prunable weight: {n - 1} conv blocks and the head ({n} values)")
         _check_float("threshold", self.threshold, 0.0, 1.0, low_open=True, high_open=True)
         _check_int("bootstrap", self.bootstrap, 10)
         _check_float("ci_level", self.ci_level, 0.5, 1.0, high_open=True)
