@@ -38,7 +38,7 @@ def parameters_cell():
 
 
 INTRO = r"""
-# COVID-19 chest X-rays: 50% of a CNN's channels removed, with honest statistics
+# COVID-19 chest X-rays: pruning a CNN's channels, with honest statistics (in progress: claim not yet reproduced)
 
 Ben-Guigui, Goldberger and Riklin-Raviv {cite}`benguigui2020role` (journal version: {cite}`ziv2021stochastic`)
 report that stochastic weight pruning with weight decay removes **50% of the channels of a CNN for COVID-19
