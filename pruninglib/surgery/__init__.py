@@ -47,6 +47,21 @@ def _dropped_bias(layer: nn.Module, keep: torch.Tensor) -> torch.Tensor:
     return layer.weight.new_zeros(int((~keep).sum()))
 
 
+def _keep_outputs(layer: nn.Module, new: nn.Module, keep: torch.Tensor) -> tuple[nn.Module, torch.Tensor]:
+    """Fill ``new`` (a smaller copy of ``layer``) with the kept output units; return it and the dropped units'
+    pre-activation. Shared by every layer type whose weight is (out, in, ...)."""
+    with torch.no_grad():
+        new.weight.copy_(layer.weight[keep])
+        if layer.bias is not None:
+            new.bias.copy_(layer.bias[keep])
+    return new, _dropped_bias(layer, keep)
+
+
+def _bias_or_zeros(layer: nn.Module, n: int) -> torch.Tensor:
+    """A copy of ``layer``'s bias, or zeros of length ``n`` when it has none (the base for a folded constant)."""
+    return layer.bias.detach().clone() if layer.bias is not None else layer.weight.new_zeros(n)
+
+
 @SHRINK_OUT.register("Linear")
 def shrink_linear_out(layer: nn.Module, keep: torch.Tensor) -> tuple[nn.Module, torch.Tensor]:
     """New Linear keeping output units ``keep`` (bool, (out,)); also returns the pre-activation of dropped units.
@@ -56,11 +71,7 @@ def shrink_linear_out(layer: nn.Module, keep: torch.Tensor) -> tuple[nn.Module, 
     assert isinstance(layer, nn.Linear)
     new = nn.Linear(layer.in_features, int(keep.sum()), bias=layer.bias is not None,
                     device=layer.weight.device, dtype=layer.weight.dtype)
-    with torch.no_grad():
-        new.weight.copy_(layer.weight[keep])
-        if layer.bias is not None:
-            new.bias.copy_(layer.bias[keep])
-    return new, _dropped_bias(layer, keep)
+    return _keep_outputs(layer, new, keep)
 
 
 @SHRINK_IN.register("Linear")
@@ -71,8 +82,7 @@ def shrink_linear_in(layer: nn.Module, keep: torch.Tensor, constant: torch.Tenso
                     dtype=layer.weight.dtype)
     with torch.no_grad():
         new.weight.copy_(layer.weight[:, keep])
-        bias = layer.bias.detach().clone() if layer.bias is not None else layer.weight.new_zeros(layer.out_features)
-        new.bias.copy_(bias + layer.weight[:, ~keep] @ constant)
+        new.bias.copy_(_bias_or_zeros(layer, layer.out_features) + layer.weight[:, ~keep] @ constant)
     return new
 
 
@@ -92,11 +102,7 @@ def shrink_conv2d_out(layer: nn.Module, keep: torch.Tensor) -> tuple[nn.Module, 
     """
     assert isinstance(layer, nn.Conv2d)
     new = _conv_like(layer, layer.in_channels, int(keep.sum()), layer.bias is not None)
-    with torch.no_grad():
-        new.weight.copy_(layer.weight[keep])
-        if layer.bias is not None:
-            new.bias.copy_(layer.bias[keep])
-    return new, _dropped_bias(layer, keep)
+    return _keep_outputs(layer, new, keep)
 
 
 @SHRINK_IN.register("Conv2d")
@@ -105,7 +111,7 @@ def shrink_conv2d_in(layer: nn.Module, keep: torch.Tensor, constant: torch.Tenso
 
     Folding: out[o] gains sum_c constant[c] * sum_{kh,kw} W[o, c, kh, kw], the same at every output position only
     if no kernel tap falls on padding (``padding`` 0). Worked example: a 3x3 kernel of ones on a constant map 2
-    gives 18 inside, but 8 taps * 2 = 16... down to 4 taps * 2 = 8 at a zero-padded corner. So a padded conv with a
+    gives 9 taps * 2 = 18 inside, but 6 taps * 2 = 12 on a zero-padded edge and 4 taps * 2 = 8 at a corner. So a padded conv with a
     non-zero constant raises :class:`InexactShrinkError`; a zero constant (e.g. relu of a negative) is exact.
     """
     assert isinstance(layer, nn.Conv2d)
@@ -120,8 +126,8 @@ def shrink_conv2d_in(layer: nn.Module, keep: torch.Tensor, constant: torch.Tenso
     with torch.no_grad():
         new.weight.copy_(layer.weight[:, keep])
         if new.bias is not None:
-            bias = layer.bias.detach().clone() if layer.bias is not None else layer.weight.new_zeros(layer.out_channels)
-            new.bias.copy_(bias + layer.weight[:, ~keep].sum(dim=(2, 3)) @ constant)
+            new.bias.copy_(_bias_or_zeros(layer, layer.out_channels)
+                           + layer.weight[:, ~keep].sum(dim=(2, 3)) @ constant)
     return new
 
 
