@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from pruninglib.models import CNN, Coupling
+from pruninglib.models import CNN, Coupling, FoldableConv2d
 from pruninglib.pruning import dead_nodes
 from pruninglib.surgery import InexactShrinkError, shrink
 from test_surgery import kill_random_nodes
@@ -89,3 +89,82 @@ def test_padded_consumer_is_refused_unless_the_constant_is_zero(beta, exact):
     with torch.no_grad():
         diff = float((net(x) - small(x)).abs().max())
     assert small.c1.out_channels == 3 and diff <= 1e-5
+
+
+class FoldableNet(nn.Module):
+    """conv(pad 1) -> BN -> ReLU -> max-pool -> FoldableConv2d(pad 1, stride s) -> BN -> ReLU -> GAP -> Linear."""
+
+    def __init__(self, widths=(6, 5), stride=1, dilation=1) -> None:
+        super().__init__()
+        self.c1 = FoldableConv2d(2, widths[0], 3, padding=1, bias=False)
+        self.n1 = nn.BatchNorm2d(widths[0])
+        self.c2 = FoldableConv2d(widths[0], widths[1], 3, padding=dilation, stride=stride, dilation=dilation)
+        self.n2 = nn.BatchNorm2d(widths[1])
+        self.head = nn.Linear(widths[1], 3)
+
+    def forward(self, x):
+        x = nn.functional.max_pool2d(torch.relu(self.n1(self.c1(x))), 2)
+        return self.head(torch.relu(self.n2(self.c2(x))).mean(dim=(2, 3)))
+
+    def spec(self):
+        return {"name": "foldable", "kwargs": {}}
+
+    def prunable(self):
+        return {"c1.weight": self.c1.weight, "c2.weight": self.c2.weight}
+
+    def couplings(self):
+        return [Coupling("block 1", "c1", ("c2",), norm="n1"), Coupling("block 2", "c2", ("head",), norm="n2")]
+
+
+def _randomize_bn(net: nn.Module, g: torch.Generator) -> None:
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                for t in (m.weight, m.bias, m.running_mean):
+                    t.copy_(torch.randn(t.shape, generator=g))
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+
+
+@pytest.mark.parametrize("seed, stride, dilation", [(s, 1 + s % 2, 1 + (s // 2) % 2) for s in range(8)])
+def test_foldable_conv_shrink_is_exact_at_the_padded_border(seed, stride, dilation):
+    """Dead channels with non-zero constants feeding a zero-padded conv: exact, borders included, on odd sizes."""
+    g = torch.Generator().manual_seed(seed)
+    net = FoldableNet(stride=stride, dilation=dilation)
+    _randomize_bn(net, g)
+    with torch.no_grad():
+        net.n1.bias.copy_(torch.rand(6, generator=g) + 0.5)  # every constant relu(.) is non-zero
+        for conv, n in ((net.c1, 6), (net.c2, 5)):
+            dead = torch.randperm(n, generator=g)[: 1 + seed % (n - 1)]
+            conv.weight[dead] = 0
+    net.eval()
+    small = shrink(net).eval()
+    assert small.c1.out_channels < 6 and bool(small.c2.folded_kernel.abs().sum() > 0)
+    for size in (9, 12, 15):
+        x = torch.randn(2, 2, size, size + 1, generator=g)
+        with torch.no_grad():
+            diff = float((net(x) - small(x)).abs().max())
+        assert diff <= 1e-5, (size, diff)
+
+
+def test_foldable_conv_folds_accumulate_over_repeated_surgery_and_survive_save_load(tmp_path):
+    """Shrink, kill more channels, shrink again: both folds are kept; the folded kernel round-trips a state dict."""
+    g = torch.Generator().manual_seed(0)
+    net = FoldableNet()
+    _randomize_bn(net, g)
+    with torch.no_grad():
+        net.n1.bias.fill_(1.0)
+        net.c1.weight[[0, 3]] = 0
+    net.eval()
+    once = shrink(net).eval()
+    with torch.no_grad():
+        once.c1.weight[1] = 0
+    twice = shrink(once).eval()
+    assert twice.c1.out_channels == 3
+    x = torch.randn(2, 2, 10, 10, generator=g)
+    with torch.no_grad():
+        assert float((once(x) - twice(x)).abs().max()) <= 1e-5
+    torch.save(twice.state_dict(), tmp_path / "sd.pt")
+    fresh = FoldableNet(widths=(3, 5))
+    fresh.load_state_dict(torch.load(tmp_path / "sd.pt", weights_only=True))
+    with torch.no_grad():
+        assert torch.equal(fresh.eval()(x), twice(x))

@@ -1,6 +1,7 @@
 """Models: each registers itself, declares its prunable weights and its layer couplings."""
 from pruninglib.models.base import MODELS, Coupling, Prunable, build_model, load_model, save_model
 from pruninglib.models.cnn import CNN
+from pruninglib.models.layers import FoldableConv2d
 from pruninglib.models.mlp import MLP
 
-__all__ = ["MODELS", "Coupling", "Prunable", "build_model", "load_model", "save_model", "CNN", "MLP"]
+__all__ = ["MODELS", "Coupling", "Prunable", "build_model", "load_model", "save_model", "CNN", "FoldableConv2d", "MLP"]

@@ -7,10 +7,11 @@ cases). A dead node carries the constant ``activation(norm(bias))``; dropping it
 consumer's weights on it times that constant into the consumer's bias, so outputs stay equal (up to float
 rounding, in eval mode).
 
-That fold is exact only when every output of the consumer sees the constant under all of its weights: a Linear
-(after global pooling), or a convolution WITHOUT zero padding. A zero-padded convolution sees fewer taps at the
-border, so its border outputs would change; :func:`shrink_conv2d_in` refuses it with :class:`InexactShrinkError`
-unless every dropped constant is exactly zero (then padding and constant agree and the fold is exact).
+That bias fold is exact only when every output of the consumer sees the constant under all of its weights: a
+Linear (after global pooling), or a convolution WITHOUT zero padding. A zero-padded convolution sees fewer taps at
+the border, so its border outputs would change: a plain padded ``Conv2d`` is refused with
+:class:`InexactShrinkError` unless every dropped constant is exactly zero. Models with padded convolutions use
+:class:`~pruninglib.models.layers.FoldableConv2d`, which absorbs the constants exactly, border included.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import torch
 from torch import nn
 
 from pruninglib.models.base import Prunable
+from pruninglib.models.layers import FoldableConv2d
 from pruninglib.pruning.nodes import dead_nodes
 from pruninglib.registry import Registry
 
@@ -33,7 +35,7 @@ SHRINK_IN: Registry[ShrinkIn] = Registry("layer type for input shrinking")
 SHRINK_NORM: Registry[ShrinkNorm] = Registry("normalisation type for channel shrinking")
 # Layer types that cannot have zero outputs (PyTorch refuses a Conv2d with 0 filters): if every node of such a
 # producer is dead, surgery keeps this many of them (keeping a dead node is always exact).
-MIN_WIDTH: dict[str, int] = {"Conv2d": 1}
+MIN_WIDTH: dict[str, int] = {"Conv2d": 1, "FoldableConv2d": 1}
 
 
 class InexactShrinkError(ValueError):
@@ -87,14 +89,16 @@ def shrink_linear_in(layer: nn.Module, keep: torch.Tensor, constant: torch.Tenso
 
 
 def _conv_like(layer: nn.Conv2d, in_channels: int, out_channels: int, bias: bool) -> nn.Conv2d:
+    """An empty conv of ``layer``'s own type and geometry with new widths."""
     if layer.groups != 1:
         raise ValueError(f"Conv2d with groups = {layer.groups} is not supported by surgery: groups = 1 only")
-    return nn.Conv2d(in_channels, out_channels, layer.kernel_size, stride=layer.stride, padding=layer.padding,
-                     dilation=layer.dilation, bias=bias, padding_mode=layer.padding_mode,
-                     device=layer.weight.device, dtype=layer.weight.dtype)
+    return type(layer)(in_channels, out_channels, layer.kernel_size, stride=layer.stride, padding=layer.padding,
+                       dilation=layer.dilation, bias=bias, padding_mode=layer.padding_mode,
+                       device=layer.weight.device, dtype=layer.weight.dtype)
 
 
 @SHRINK_OUT.register("Conv2d")
+@SHRINK_OUT.register("FoldableConv2d")
 def shrink_conv2d_out(layer: nn.Module, keep: torch.Tensor) -> tuple[nn.Module, torch.Tensor]:
     """New Conv2d keeping output channels (filters) ``keep``; also returns the dropped channels' pre-activation.
 
@@ -102,6 +106,8 @@ def shrink_conv2d_out(layer: nn.Module, keep: torch.Tensor) -> tuple[nn.Module, 
     """
     assert isinstance(layer, nn.Conv2d)
     new = _conv_like(layer, layer.in_channels, int(keep.sum()), layer.bias is not None)
+    if isinstance(layer, FoldableConv2d):
+        new.fold_constants(layer.folded_kernel[keep], layer.folded_kernel.new_ones(1))
     return _keep_outputs(layer, new, keep)
 
 
@@ -128,6 +134,21 @@ def shrink_conv2d_in(layer: nn.Module, keep: torch.Tensor, constant: torch.Tenso
         if new.bias is not None:
             new.bias.copy_(_bias_or_zeros(layer, layer.out_channels)
                            + layer.weight[:, ~keep].sum(dim=(2, 3)) @ constant)
+    return new
+
+
+@SHRINK_IN.register("FoldableConv2d")
+def shrink_foldable_conv2d_in(layer: nn.Module, keep: torch.Tensor, constant: torch.Tensor) -> nn.Module:
+    """New FoldableConv2d keeping input channels ``keep``; the dropped ones' constant maps ``constant``
+    ((dropped,)) are folded into its ``folded_kernel``, exact at the zero-padded border too."""
+    assert isinstance(layer, FoldableConv2d)
+    new = _conv_like(layer, int(keep.sum()), layer.out_channels, bias=layer.bias is not None)
+    with torch.no_grad():
+        new.weight.copy_(layer.weight[:, keep])
+        if layer.bias is not None:
+            new.bias.copy_(layer.bias)
+        new.fold_constants(layer.folded_kernel, layer.folded_kernel.new_ones(1))
+        new.fold_constants(layer.weight[:, ~keep], constant)
     return new
 
 

@@ -1,0 +1,69 @@
+"""Layers that let surgery stay exact where a plain layer cannot.
+
+:class:`FoldableConv2d` is a zero-padded ``Conv2d`` that can absorb constant input channels exactly. A removed
+(dead) input channel carries one constant ``k_c`` at every position. Inside the image the consumer sees it under
+every kernel tap, so it adds ``k_c * W[o, c].sum()``; at the zero-padded border it sees fewer taps. Worked example:
+a 3x3 kernel of ones on a constant map 2 gives 18 inside, 12 on an edge and 8 at a corner. No bias can express that,
+but the exact contribution of ALL removed channels is one single-channel convolution of an image of ones:
+
+    correction = conv2d(ones(1, 1, H, W), K, stride, padding, dilation),   K[o, 0] = sum_c k_c * W[o, c]
+
+with the layer's own geometry, so the border sees exactly the taps it saw before. ``K`` is a buffer
+(``folded_kernel``, zeros until surgery writes it), so a shrunk model saves and loads like any other; the map is
+computed once per input size, device and dtype and cached.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class FoldableConv2d(nn.Conv2d):
+    """``nn.Conv2d`` (groups 1, zero padding) plus the exact contribution of folded constant input channels.
+
+    ``folded_kernel`` has shape (out_channels, 1, kh, kw); while it is all zero the layer is a plain Conv2d
+    (no extra work in forward). Surgery adds to it with :meth:`fold_constants` (which mutates the layer).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.groups != 1 or self.padding_mode != "zeros":
+            raise ValueError(f"FoldableConv2d with groups = {self.groups}, padding_mode = {self.padding_mode!r} is "
+                             f"not allowed: groups 1 and padding_mode 'zeros'")
+        self.register_buffer("folded_kernel", self.weight.new_zeros(self.out_channels, 1, *self.kernel_size))
+        self._folded = False
+        self._cache: dict[tuple, torch.Tensor] = {}
+        self.register_load_state_dict_post_hook(lambda module, _: module._refresh())
+
+    def _refresh(self) -> None:
+        self._folded = bool(self.folded_kernel.detach().abs().sum() > 0)
+        self._cache = {}
+
+    def fold_constants(self, weight: torch.Tensor, constant: torch.Tensor) -> None:
+        """Add the contribution of input channels with weights ``weight`` ((out, dropped, kh, kw)) that carry the
+        constants ``constant`` ((dropped,)) at every position. Mutates this layer."""
+        with torch.no_grad():
+            self.folded_kernel += torch.einsum("odhw,d->ohw", weight, constant).unsqueeze(1)
+        self._refresh()
+
+    def correction(self, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
+        """The folded channels' contribution for an input of size ``height`` x ``width``: (1, out, H', W')."""
+        key = (height, width, like.device, like.dtype)
+        if key not in self._cache:
+            ones = torch.ones(1, 1, height, width, device=like.device, dtype=like.dtype)
+            kernel = self.folded_kernel.to(device=like.device, dtype=like.dtype)
+            self._cache[key] = F.conv2d(ones, kernel, None, self.stride, self.padding, self.dilation).detach()
+        return self._cache[key]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x)
+        if self._folded:
+            out = out + self.correction(x.shape[-2], x.shape[-1], out)
+        return out
+
+    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> "FoldableConv2d":
+        self._cache = {}  # .to(), .double(), .cuda() invalidate the cached maps
+        return super()._apply(fn, *args, **kwargs)
