@@ -12,7 +12,7 @@ from pruninglib.config import TheoryConfig
 
 OUT = Path(__file__).resolve().parents[1] / "notebooks" / "theory.ipynb"
 # Measured on the shared 2-core CPU of the run card, rounded; update after re-measuring.
-TIMES = {"smoke": "about 20 s", "quick": "about 1 min", "paper": "about 6 min"}
+TIMES = {"smoke": "under 1 min", "quick": "1 to 2 min", "paper": "about 11 min"}
 
 INTRO = r"""
 # How L1 and L2 shape node pruning
@@ -181,7 +181,8 @@ grey at initialisation, coloured at the end of training; the diagonal is balance
 
 SEC_B_UNITS = r"""
 **Whole units or scattered weights.** Left, the distribution of $\log_{10}\|u_j\|\,\|v_j\|$ at the end: units
-that L2 has given up on sit far below the others, both of their sides small together. Right, inside the living
+that a penalty has given up on sit far below the others, both of their sides small together. Both penalties leave
+such units, as {eq}`eq-group` and {eq}`eq-group-l1` predict; without a penalty there are none. Right, inside the living
 units, the Hoyer sparsity of the fan-in $(\sqrt n - \|u_j\|_1/\|u_j\|_2)/(\sqrt n - 1)$ (0 when all weights have
 the same magnitude, 1 for a single non-zero weight): L1 concentrates each unit on fewer inputs (scattered small
 weights), L2 hardly changes the shape of a unit, it changes its size.
@@ -211,7 +212,8 @@ $\eta / \|u_j\|^2$ grows as weight decay shrinks the filter. The rescaling symme
 $(\gamma_j, \beta_j, v_j) \to (c\gamma_j, c\beta_j, v_j/c)$; penalising $\gamma_j$ makes the unit-level penalty
 $|\gamma_j|\,\|v_j\|$ reappear, which is why network slimming puts L1 on the BatchNorm scales {cite}`liu2017slimming`
 (and why the {doc}`covid_cnn` chapter has a `penalize_bn_scale` switch). The checks, on the trained CNNs of this
-run (training mode, one batch of training images; the first block's filters):
+run (training mode, one batch of training images, the first block's filters, in float64 so that float32 rounding
+does not hide what is left: BatchNorm's $\epsilon$):
 """
 
 SEC_BN2 = r"""
@@ -307,7 +309,9 @@ EXERCISES = r"""
    the two agree when $c^2\sigma_j^2 \gg \epsilon$. For a filter whose pre-activations have a tiny variance (a
    tiny filter, or a very small $c$), $\epsilon$ dominates, the output shrinks with $c$ and the invariance fails:
    then weight decay *does* reach the function, and a filter could be driven towards zero. The check measures
-   $|L(cu) - L(u)| / L(u)$ for $c \in [0.25, 4]$; it grows if you add smaller values of $c$ to `bn_invariance`.
+   $|L(cu) - L(u)| / L(u)$ for $c \in [0.25, 4]$. It is larger for the net trained with L2, whose filters weight
+   decay has made small, and it grows if you add smaller values of $c$ to `bn_invariance`: the very shrinking that
+   weight decay causes brings $\epsilon$ into play.
    ```
 
 5. Why does the claim "zeroing + L2 kills more units than either alone" need both a sparsity schedule and a

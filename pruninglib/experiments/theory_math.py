@@ -4,10 +4,12 @@
 (penalty plus the toy loss a/2 (w - w*)^2, run to convergence). (b) The rescaling argument: :func:`rescaling_minima`
 (min over c of the penalty on (c u, v / c)), :func:`rescaling_invariance` (a ReLU net's function does not change,
 a tanh net's does), :func:`balance_summary` (per-unit balance of a trained net, from the rows of
-:func:`~pruninglib.tracking.unit_rows`), :func:`bn_invariance` (the loss of a BatchNorm CNN does not depend on the scale of a filter). Nothing here trains a network or writes a file.
+:func:`~pruninglib.tracking.unit_rows`), :func:`bn_invariance` (the loss of a BatchNorm CNN does not depend on
+the scale of a filter). Nothing here trains a network or writes a file.
 """
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -109,7 +111,8 @@ def rescaling_curves(u: np.ndarray, v: np.ndarray, cs: np.ndarray) -> pd.DataFra
     """Both penalties of the unit (c u, v / c) over the grid ``cs`` (shape (m,)), with their closed-form minima:
     columns c, penalty, value, minimum."""
     values = rescaled_penalties(cs, u, v)
-    minimum = {"l2": float(np.linalg.norm(u) * np.linalg.norm(v)), "l1": 2 * math.sqrt(np.abs(u).sum() * np.abs(v).sum())}
+    minimum = {"l2": float(np.linalg.norm(u) * np.linalg.norm(v)),
+               "l1": 2 * math.sqrt(np.abs(u).sum() * np.abs(v).sum())}
     return pd.concat([pd.DataFrame({"c": cs, "penalty": k, "value": values[k], "minimum": minimum[k]})
                       for k in ("l2", "l1")], ignore_index=True)
 
@@ -183,37 +186,31 @@ def balance_summary(units: pd.DataFrame, floor: float) -> dict[str, float]:
 def bn_invariance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cs: tuple[float, ...] = (0.25, 0.5, 2.0, 4.0),
                   ) -> dict[str, Any]:
     """Scale the filters of the first block of a BatchNorm CNN (``convs.0``) by c, in training mode (batch
-    statistics), and compare the loss and its gradient with c = 1. Does not change ``model`` (restored).
+    statistics), and compare the loss and its gradient with c = 1. Computed on a float64 copy, so that what remains
+    is BatchNorm's eps, not float32 rounding; ``model`` is not changed.
 
-    Returns ``loss_rel_diff`` (max over c of |L(c u) - L(u)| / L(u): zero up to BatchNorm's eps and rounding),
-    ``grad_cosine`` (max over the block's channels j of |<u_j, dL/du_j>| / (||u_j|| ||dL/du_j||): the gradient is
-    orthogonal to the filter) and ``grad_scaling`` (max over c of | c ||dL/du(c u)|| / ||dL/du(u)|| - 1 |: the
-    gradient shrinks as 1/c).
+    Returns ``loss_rel_diff`` (max over c of |L(c u) - L(u)| / L(u): zero up to BatchNorm's eps), ``grad_cosine``
+    (max over the block's channels j of |<u_j, dL/du_j>| / (||u_j|| ||dL/du_j||): the gradient is orthogonal to
+    the filter) and ``grad_scaling`` (max over c of | c ||dL/du(c u)|| / ||dL/du(u)|| - 1 |: the gradient shrinks
+    as 1/c).
     """
-    conv = model.get_submodule("convs.0")
-    was = model.training
-    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}  # BatchNorm's running statistics too
-    model.train()
+    net = copy.deepcopy(model).double().train()
+    x = x.double()
+    conv = net.get_submodule("convs.0")
     w0 = conv.weight.detach().clone()
 
     def loss_and_grad(c: float) -> tuple[float, torch.Tensor]:
         with torch.no_grad():
             conv.weight.copy_(c * w0)
-        model.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
+        net.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(net(x), y)
         loss.backward()
         return float(loss.detach()), conv.weight.grad.detach().clone()
 
-    try:
-        with torch.random.fork_rng(devices=[]):
-            base, g = loss_and_grad(1.0)
-            others = {c: loss_and_grad(c) for c in cs}
-    finally:
-        model.load_state_dict(saved)
-        model.zero_grad(set_to_none=True)
-        model.train(was)
+    base, g = loss_and_grad(1.0)
+    others = {c: loss_and_grad(c) for c in cs}
     u, gf = w0.flatten(1), g.flatten(1)
-    cos = (u * gf).sum(1).abs() / (u.norm(dim=1) * gf.norm(dim=1)).clamp_min(1e-30)
+    cos = (u * gf).sum(1).abs() / (u.norm(dim=1) * gf.norm(dim=1)).clamp_min(1e-300)
     return {"loss": base,
             "loss_rel_diff": max(abs(lc - base) / base for lc, _ in others.values()),
             "grad_cosine": float(cos.max()),

@@ -155,7 +155,8 @@ def death_curves(deaths: pd.DataFrame, variants: list[str], numerical: list[str]
         for v in names:
             d = deaths[deaths["variant"] == v].groupby("step")[kind]
             c = VARIANT_COLORS[v]
-            ax.plot(d.mean().index, d.mean(), color=c, ls=ls, label=f"{v} ({'exactly' if kind == 'exact' else 'numerically'} dead)")
+            how = "exactly" if kind == "exact" else "numerically"
+            ax.plot(d.mean().index, d.mean(), color=c, ls=ls, label=f"{v} ({how} dead)")
             ax.fill_between(d.mean().index, d.min(), d.max(), color=c, alpha=0.15)
     ax.set(xlabel="optimizer step", ylabel="fraction of hidden units dead", ylim=(-0.02, 1.02))
     ax.legend(fontsize=8)
