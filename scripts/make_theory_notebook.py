@@ -219,7 +219,11 @@ does not hide what is left: BatchNorm's $\epsilon$):
 SEC_BN2 = r"""
 Without weight decay the filter norms *grow* (each orthogonal step adds $\eta^2\|\nabla L\|^2$) and the effective
 learning rate falls; with it they stay smaller and the effective learning rate stays higher, while every channel
-keeps working (cosine decay takes the learning rate itself to zero at the end of training):
+keeps working (cosine decay takes the learning rate itself to zero at the end of training). Two of the claims
+table's BatchNorm lines can fail without contradicting {eq}`eq-bn`: the loss invariance of the L2 net, whose
+shrunken filters bring $\epsilon$ into play (exercise 4), and the accuracy cost of L2, which is not only the
+filters': the linear head has no BatchNorm, so decay on it is an ordinary regularizer, and the growing effective
+learning rate changes the optimisation. The table says which of them held in this run.
 """
 
 SEC_C = r"""
