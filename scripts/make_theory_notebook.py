@@ -12,7 +12,7 @@ from pruninglib.config import TheoryConfig
 
 OUT = Path(__file__).resolve().parents[1] / "notebooks" / "theory.ipynb"
 # Measured on the shared 2-core CPU of the run card, rounded; update after re-measuring.
-TIMES = {"smoke": "under 1 min", "quick": "1 to 2 min", "paper": "about 11 min"}
+TIMES = {"smoke": "under 1 min", "quick": "about 1.5 min", "paper": "7 to 11 min"}
 
 INTRO = r"""
 # How L1 and L2 shape node pruning
