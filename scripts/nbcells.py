@@ -30,6 +30,10 @@ def parameters_cell(config_cls: type):
 
 
 def notebook(cells: list):
+    """A Python 3 notebook of ``cells`` with ids cell-00, cell-01, ... (stable, so regenerating a notebook whose
+    text did not change gives the same file)."""
+    for i, cell in enumerate(cells):
+        cell.id = f"cell-{i:02d}"
     return new_notebook(cells=cells, metadata={"kernelspec": {"display_name": "Python 3", "language": "python",
                                                               "name": "python3"},
                                                "language_info": {"name": "python"}})
