@@ -3,38 +3,16 @@ defaults = the smoke profile, help text), so it cannot drift from the library. R
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbcells import code, md, notebook, parameters_cell
 
 from pruninglib.config import CovidCNNConfig
 
 OUT = Path(__file__).resolve().parents[1] / "notebooks" / "covid_cnn.ipynb"
 # Measured on the 2-core CPU of the run card (shared with other jobs), rounded; update after re-measuring.
 TIMES = {"smoke": "about 30 s", "quick": "about 2 min", "paper": "5 to 10 min"}
-
-
-def md(text: str, tags: list[str] | None = None):
-    return new_markdown_cell(text.strip("\n"), metadata={"tags": tags} if tags else {})
-
-
-def code(text: str, tags: list[str] | None = None):
-    return new_code_cell(text.strip("\n"), metadata={"tags": tags} if tags else {})
-
-
-def parameters_cell():
-    cfg, helps = CovidCNNConfig(), CovidCNNConfig.help()
-    lines = []
-    for f in dataclasses.fields(CovidCNNConfig):
-        value = getattr(cfg, f.name)
-        if isinstance(value, tuple):
-            value, kind = list(value), "list"
-        else:
-            kind = type(value).__name__
-        lines.append(f"{f.name}: {kind} = {value!r}  # {helps[f.name]}")
-    return code("\n".join(lines), ["parameters", "hide-input"])
 
 
 INTRO = r"""
@@ -249,7 +227,7 @@ def build() -> nbformat.NotebookNode:
     intro = intro.replace("PROFILE_PAPER", "64 px, 5 folds, 40 epochs, L2, L1 and none")
     cells = [
         md(intro),
-        parameters_cell(),
+        parameters_cell(CovidCNNConfig),
         md(DATA),
         code("""
 from IPython.display import Markdown, display
@@ -321,10 +299,7 @@ fig = plots.image_grid(examples, columns=4)
         code("display(Markdown(covid_cnn.attribution_table(examples)))", ["remove-input"]),
         md(EXERCISES),
     ]
-    nb = new_notebook(cells=cells, metadata={"kernelspec": {"display_name": "Python 3", "language": "python",
-                                                            "name": "python3"},
-                                             "language_info": {"name": "python"}})
-    return nb
+    return notebook(cells)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def test_remote_assets_finds_cdn_scripts_and_stylesheets() -> None:
 def test_book_builds_with_local_mathjax(built_book: Path) -> None:
     html = built_book
     assert (html / "index.html").is_file() and (html / "glossary.html").is_file()
-    for page in ("chapters/mlp_mnist.html", "chapters/covid_cnn.html", "covid_data_card.html"):
+    for page in ("chapters/mlp_mnist.html", "chapters/covid_cnn.html", "chapters/theory.html", "covid_data_card.html"):
         assert (html / page).is_file(), page
     assert (html / "_static" / "mathjax" / "es5" / "tex-chtml.js").is_file()
     assert (html / "_static" / "mathjax" / "es5" / "output" / "chtml" / "fonts" / "woff-v2"
@@ -60,7 +60,7 @@ def test_book_builds_with_local_mathjax(built_book: Path) -> None:
     offenders = {name: found for name, text in pages.items() if (found := remote_assets(text))}
     assert offenders == {}
     # MathJax is loaded once per page with maths, from the local copy, not once per file under _static/mathjax.
-    for name in ("intro.html", "chapters/mlp_mnist.html", "chapters/covid_cnn.html"):
+    for name in ("intro.html", "chapters/mlp_mnist.html", "chapters/covid_cnn.html", "chapters/theory.html"):
         scripts = re.findall(r"<script[^>]*\bsrc=\"([^\"]*mathjax[^\"]*)\"", pages[name], re.IGNORECASE)
         assert len(scripts) == 1 and "_static/mathjax/es5/tex-chtml.js" in scripts[0], (name, scripts)
 

@@ -44,10 +44,25 @@ INVALID = [
      "parameter 'latency_batches' = (0,) is not allowed: a non-empty list of positive integers"),
     ("run mlp_mnist -p device tpu", "parameter 'device' = 'tpu' is not allowed: one of 'auto', 'cpu', 'cuda'"),
     ("run mlp_mnist --profile huge", "parameter 'profile' = 'huge' is not allowed: one of smoke, quick, paper"),
-    ("run resnet", "unknown chapter 'resnet'; allowed: covid_cnn, mlp_mnist"),
+    ("run resnet", "unknown chapter 'resnet'; allowed: covid_cnn, mlp_mnist, theory"),
     ("run mlp_mnist -p data_root /nonexistent/data",
      "data root /nonexistent/data (argument data_root) does not exist; create it, or point $PRUNINGLIB_DATA / "
      "data_root at the folder that holds the data sets (for example ../shared/data)"),
+    ("run theory -p lambda_l2 -0.01", "parameter 'lambda_l2' = -0.01 is not allowed: a number in [0.0, 1.0]"),
+    ("run theory -p lambda_l1 -1.0", "parameter 'lambda_l1' = -1.0 is not allowed: a number in [0.0, 1.0]"),
+    ("run theory -p bn_lambda 2", "parameter 'bn_lambda' = 2 is not allowed: a number in [0.0, 1.0]"),
+    ("run theory -p scalar_lambda -0.5", "parameter 'scalar_lambda' = -0.5 is not allowed: a number in [0.0, 100.0]"),
+    ("run theory -p scalar_lambda 20", "parameter 'scalar_lambda' = 20 is not allowed: scalar_lr * scalar_lambda < 1 "
+                                       "(scalar_lr = 0.1), else the L2 step flips the sign"),
+    ("run theory -p curvature 30", "parameter 'curvature' = 30 is not allowed: scalar_lr * (curvature + "
+                                   "scalar_lambda) < 2 (scalar_lr = 0.1, scalar_lambda = 0.5), else gradient descent "
+                                   "on the toy loss diverges"),
+    ("run theory -p scalar_w0 0", "parameter 'scalar_w0' = 0 is not allowed: a non-zero number in [-100.0, 100.0]"),
+    ("run theory -p dead_tol 0", "parameter 'dead_tol' = 0 is not allowed: a number in (0.0, 1.0)"),
+    ("run theory -p target_sparsity [0.9]", "parameter 'target_sparsity' = (0.9,) is not allowed: two values: the "
+                                            "hidden layer, then the output layer"),
+    ("run theory -p bn_channels [8,8,8,8]", "parameter 'bn_channels' = (8, 8, 8, 8) is not allowed: 1 to 3 positive "
+                                            "integers (28x28 images allow 3 blocks)"),
     ("book --profile huge", "parameter 'profile' = 'huge' is not allowed: one of smoke, quick, paper"),
 ]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pruninglib.config import PROFILES, ConfigBase, ConfigError, CovidCNNConfig, MLPMnistConfig, check
-from pruninglib.experiments import covid_cnn, mlp_mnist
+from pruninglib.config import PROFILES, ConfigBase, ConfigError, CovidCNNConfig, MLPMnistConfig, TheoryConfig, check
+from pruninglib.experiments import covid_cnn, mlp_mnist, theory
 from pruninglib.registry import Registry
 
 
@@ -36,5 +36,7 @@ CHAPTERS.register("mlp_mnist")(Chapter(
 CHAPTERS.register("covid_cnn")(Chapter(
     "covid_cnn", "COVID-19 chest X-ray CNN: 50% of the channels removed", "covid_cnn.ipynb", CovidCNNConfig,
     covid_cnn.PROFILES, covid_cnn.run))
+CHAPTERS.register("theory")(Chapter(
+    "theory", "How L1 and L2 shape node pruning", "theory.ipynb", TheoryConfig, theory.PROFILES, theory.run))
 
 __all__ = ["CHAPTERS", "Chapter", "ConfigError"]

@@ -2,6 +2,7 @@
 
 ``l2``: lambda/2 * sum w^2, whose gradient lambda*w is exactly SGD weight decay lambda (w <- (1 - eta*lambda) w).
 ``l1``: lambda * sum |w|, whose subgradient lambda*sign(w) shrinks every weight at the same constant rate.
+The update rules of a penalty step alone (and the proximal, soft-threshold form of L1) are in :mod:`.updates`.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, Callable, Iterable
 import torch
 
 from pruninglib.registry import Registry
+from pruninglib.regularizers.updates import UPDATES, penalty_update, soft_threshold
 
 Penalty = Callable[[Iterable[torch.Tensor], float], torch.Tensor]
 REGULARIZERS: Registry[Penalty] = Registry("regularizer")
@@ -58,3 +60,6 @@ def penalty(name: str, weights: Iterable[torch.Tensor], lam: float) -> torch.Ten
     if lam < 0:
         raise ValueError(f"lambda = {lam!r} for regularizer {name!r} is not allowed: lambda >= 0")
     return REGULARIZERS.get(name)(weights, lam)
+
+__all__ = ["REGULARIZERS", "penalty", "l1_penalty", "l2_penalty", "no_penalty", "UPDATES", "penalty_update",
+           "soft_threshold"]
