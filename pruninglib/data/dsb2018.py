@@ -46,7 +46,7 @@ from pruninglib.data.root import ChecksumError, DataNotFoundError, cache_dir, re
 ARCHIVE = "dsb2018/stage1_train.tar.gz"
 SHA256 = "a4804ce3649733ae80ed1477daa4adb6c0c11e17d2660a4107615de7a9a19127"  # MANIFEST.md section 3a
 N_IMAGES = 670
-PREP_VERSION = 1
+PREP_VERSION = 1  # targets are computed on load, not cached: a change there needs no bump
 CLASSES = ("background", "interior", "touching border")
 
 
@@ -82,8 +82,8 @@ def instance_targets(labels: np.ndarray) -> np.ndarray:
     A nucleus pixel is class 2 when its 3x3 neighbourhood holds a different non-zero label (so two touching nuclei
     are separated by a 2-pixel band). Example: labels [[1, 2]] give [[2, 2]]; [[1, 0, 2]] give [[1, 0, 1]].
     """
-    big = np.iinfo(np.int64).max
     lab = labels.astype(np.int64)
+    big = int(lab.max()) + 1  # a small sentinel: ndimage passes cval as a float
     hi = ndimage.maximum_filter(lab, size=3, mode="constant", cval=0)
     lo = ndimage.minimum_filter(np.where(lab > 0, lab, big), size=3, mode="constant", cval=big)
     touching = (lab > 0) & ((hi != lab) | (lo != lab))

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pruninglib.config import PROFILES, ConfigBase, ConfigError, CovidCNNConfig, MLPMnistConfig, check
-from pruninglib.experiments import covid_cnn, mlp_mnist
+from pruninglib.config import PROFILES, ConfigBase, ConfigError, CovidCNNConfig, MLPMnistConfig, UNetDSBConfig, check
+from pruninglib.experiments import covid_cnn, mlp_mnist, unet_dsb2018
 from pruninglib.registry import Registry
 
 
@@ -36,5 +36,8 @@ CHAPTERS.register("mlp_mnist")(Chapter(
 CHAPTERS.register("covid_cnn")(Chapter(
     "covid_cnn", "COVID-19 chest X-ray CNN: 50% of the channels removed", "covid_cnn.ipynb", CovidCNNConfig,
     covid_cnn.PROFILES, covid_cnn.run))
+CHAPTERS.register("unet_dsb2018")(Chapter(
+    "unet_dsb2018", "U-Net for nuclei instance segmentation: 60% of the channels removed", "unet_dsb2018.ipynb",
+    UNetDSBConfig, unet_dsb2018.PROFILES, unet_dsb2018.run))
 
 __all__ = ["CHAPTERS", "Chapter", "ConfigError"]
