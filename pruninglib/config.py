@@ -297,25 +297,25 @@ class UNetDSBConfig(ConfigBase):
     batchnorm: bool = _help("BatchNorm after every conv but the head", True)
     epochs: int = _help("training epochs per run", 2)
     batch_size: int = _help("mini-batch size", 8)
-    optimizer: str = _help("sgd (momentum 0.9, Nesterov) or adam", "adam")
-    lr: float = _help("peak learning rate; cosine decay to 0 over all epochs", 3e-3)
+    optimizer: str = _help("sgd (momentum 0.9, Nesterov) or adam", "sgd")
+    lr: float = _help("peak learning rate; cosine decay to 0 over all epochs", 0.05)
     variants: tuple[str, ...] = _help(
         "pruned runs to make, by regularizer: any of 'l2', 'l1', 'none' (a dense baseline always runs)", ("l2", "l1"))
-    lambda_l2: float = _help("L2 coefficient: penalty lambda/2 * ||w||^2 on the conv filters (and BN scales)", 1e-3)
-    lambda_l1: float = _help("L1 coefficient: penalty lambda * ||w||_1", 1e-5)
+    lambda_l2: float = _help("L2 coefficient: penalty lambda/2 * ||w||^2 on the conv filters (and BN scales)", 0.05)
+    lambda_l1: float = _help("L1 coefficient: penalty lambda * ||w||_1", 1e-3)
     reg_after_ramp: float = _help("factor on lambda_l2 and lambda_l1 once the mask is frozen (after ramp_end)", 0.1)
     penalize_bn_scale: bool = _help("also apply the regularizer to the BatchNorm scales (gamma): a channel whose "
                                     "gamma is driven to 0 no longer feeds the loss, so its filter only decays and "
                                     "is pruned whole", True)
     dense_weight_decay: float = _help("L2 coefficient of the dense baseline, on the same schedule as the pruned "
-                                      "runs", 1e-3)
+                                      "runs", 0.05)
     prune_form: str = _help("p(w) shape: laplace rho*exp(-|w|/tau) or gauss rho*exp(-w^2/(2 sigma^2))", "laplace")
     prune_scale: str = _help("per-layer scale tau/sigma from the surviving weights: std, mean_abs or median_abs",
                              "std")
     prune_factor: float = _help("tau (or sigma) is prune_factor times the layer scale", 0.05)
     target_sparsity: tuple[float, ...] = _help(
         "final weight sparsity per U-Net level (level 0 first, the bottleneck last; every conv of a level gets its "
-        "level's value), then the head; depth + 2 values, each in [0, 1)", (0.5, 0.8, 0.9, 0.5))
+        "level's value), then the head; depth + 2 values, each in [0, 1)", (0.8, 0.95, 0.99, 0.5))
     ramp_start: float = _help("fraction of training at which stochastic pruning starts", 0.0)
     ramp_end: float = _help("fraction of training at which the target sparsity is reached; the mask is then "
                             "frozen and training goes on", 0.6)
