@@ -307,8 +307,9 @@ class UNetDSBConfig(ConfigBase):
     penalize_bn_scale: bool = _help("also apply the regularizer to the BatchNorm scales (gamma): a channel whose "
                                     "gamma is driven to 0 no longer feeds the loss, so its filter only decays and "
                                     "is pruned whole", True)
-    dense_weight_decay: float = _help("L2 coefficient of the dense baseline, on the same schedule as the pruned "
-                                      "runs", 0.05)
+    dense_weight_decay: float = _help("weight decay (L2 on the conv filters only, constant) of the dense baseline: "
+                                      "plain training, so that the baseline is a full-width network (an L2 on the "
+                                      "BN scales as strong as lambda_l2 collapses most of its channels too)", 5e-4)
     prune_form: str = _help("p(w) shape: laplace rho*exp(-|w|/tau) or gauss rho*exp(-w^2/(2 sigma^2))", "laplace")
     prune_scale: str = _help("per-layer scale tau/sigma from the surviving weights: std, mean_abs or median_abs",
                              "std")

@@ -208,7 +208,7 @@ def load_dsb2018(data_root: str | os.PathLike[str] | None = None, *, image_size:
     labels = payload["labels"]
     y = torch.from_numpy(np.stack([instance_targets(lab) for lab in labels.numpy()]))
     source = {"dataset": "2018 Data Science Bowl stage1_train (BBBC038v1), CC0", "data_root": str(root),
-              "data_root_from": origin, "obtained": f"read from {path} without extracting", "files": [record],
+              "data_root_from": origin, "obtained": f"{path}, read without extracting", "files": [record],
               "checksums_ok": record["checksum_ok"], "cache": cache, "images": n,
               "nuclei_in_masks": int(sum(payload["masks"])),
               "nuclei_after_resize": int(sum(int(lab.max()) for lab in labels)),

@@ -70,9 +70,9 @@ def per_weight_sparsity(model: UNet, levels: tuple[float, ...]) -> list[float]:
 
 def _train(cfg: UNetDSBConfig, model: UNet, train: Split, val: Split, variant: str, seed: int, epochs: int,
            checkpoint: str, progress: bool, keep: Mask | None = None) -> list[dict[str, Any]]:
-    """Train ``model`` in place. ``variant`` 'dense' = L2 with ``dense_weight_decay``, no pruning; 'baseline' =
+    """Train ``model`` in place. ``variant`` 'dense' = plain training (constant L2 ``dense_weight_decay`` on the filters), no pruning; 'baseline' =
     fine-tuning with the removed filters held at zero (``keep``)."""
-    reg, lam = {"dense": ("l2", cfg.dense_weight_decay), "baseline": ("l2", cfg.dense_weight_decay * cfg.reg_after_ramp),
+    reg, lam = {"dense": ("l2", cfg.dense_weight_decay), "baseline": ("l2", cfg.dense_weight_decay),
                 "l2": ("l2", cfg.lambda_l2), "l1": ("l1", cfg.lambda_l1), "none": ("none", 0.0)}[variant]
     tracker = DynamicsTracker({"val": val}, {"variant": variant, "seed": seed})
     callbacks: list[Any] = [tracker]
@@ -86,9 +86,10 @@ def _train(cfg: UNetDSBConfig, model: UNet, train: Split, val: Split, variant: s
                                               generator=gen))
     # gamma (BN scale) and the next conv's weights can trade scale without changing the function; penalizing both
     # makes the penalty act on a whole channel (see the COVID chapter), so useless channels fade and die.
-    regularized = [*model.prunable().values(),
-                   *((n.weight for n in model.norms.values()) if cfg.penalize_bn_scale else ())]
-    sched_lam = (lambda st: lam) if variant == "baseline" else (
+    # The dense baseline is plain training: a constant weight decay on the filters only.
+    bn = cfg.penalize_bn_scale and variant not in ("dense", "baseline")
+    regularized = [*model.prunable().values(), *((n.weight for n in model.norms.values()) if bn else ())]
+    sched_lam = (lambda st: lam) if variant in ("dense", "baseline") else (
         lambda st: lam if st.progress <= cfg.ramp_end else lam * cfg.reg_after_ramp)
     fit(model, train, epochs=epochs, batch_size=cfg.batch_size,
         optimizer=make_optimizer(cfg.optimizer, model.parameters(), cfg.lr if keep is None else cfg.lr * 0.1),
@@ -127,7 +128,10 @@ def _measure(model: nn.Module, small: nn.Module, test: Split, labels: np.ndarray
 
 def _row(variant: str, seed: int, model: UNet, measured: dict[str, Any], train_s: float) -> dict[str, Any]:
     nodes = node_summary(model)
+    gamma = torch.cat([n.weight.detach().abs().flatten() for n in model.norms.values()]) if model.batchnorm else None
     return {"variant": variant, "seed": seed, **measured, "channels_removed": nodes["all hidden"]["fraction_dead"],
+            # channels still alive but silenced by a BatchNorm scale |gamma| < 1e-3 (a diagnostic, not removed)
+            "bn_scale_below_1e-3": float((gamma < 1e-3).float().mean()) if gamma is not None else None,
             "weight_sparsity": float(np.mean([float((w == 0).float().mean()) for w in model.prunable().values()])),
             "train_time_s": round(train_s, 2)}
 

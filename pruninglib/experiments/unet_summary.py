@@ -9,7 +9,7 @@ import pandas as pd
 from pruninglib.metrics.instances import predict_probs, segmentation_scores
 
 COLUMNS = {"shrunk_ap": "mean AP (DSB)", "shrunk_dice": "foreground Dice", "channels_removed": "channels removed",
-           "weight_sparsity": "weight sparsity", "shrunk_params": "parameters after surgery",
+           "weight_sparsity": "weight sparsity", "bn_scale_below_1e-3": "channels with |gamma| < 1e-3", "shrunk_params": "parameters after surgery",
            "shrunk_flops": "FLOPs after surgery (one image)", "train_time_s": "train time (s)"}
 
 
