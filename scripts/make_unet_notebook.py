@@ -14,7 +14,8 @@ from pruninglib.experiments.unet_dsb2018 import PROFILES
 
 OUT = Path(__file__).resolve().parents[1] / "notebooks" / "unet_dsb2018.ipynb"
 # Measured on the 2-core CPU of the run card (shared with other jobs), rounded; update after re-measuring.
-TIMES = {"smoke": "about 1 min", "quick": "about 10 min", "paper": "about 30 min"}
+TIMES = {"smoke": "about 35 s", "quick": "not measured (a third of the paper epochs, at 64 px)",
+         "paper": "about 13 to 14 min"}
 
 
 def md(text: str, tags: list[str] | None = None):
