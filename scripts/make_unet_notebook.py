@@ -46,7 +46,7 @@ def _profile(name: str) -> str:
 
 
 INTRO = r"""
-# U-Net for nuclei instance segmentation: pruning channels through skip connections
+# U-Net for nuclei instance segmentation: pruning channels through skip connections (in progress: the 60% target is not yet met)
 
 Ben-Guigui, Goldberger and Riklin-Raviv {cite}`benguigui2020role` (journal version: {cite}`ziv2021stochastic`)
 report that stochastic weight pruning with weight decay removes **60% of the channels of a U-Net for instance

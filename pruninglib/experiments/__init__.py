@@ -37,7 +37,7 @@ CHAPTERS.register("covid_cnn")(Chapter(
     "covid_cnn", "COVID-19 chest X-ray CNN: 50% of the channels removed", "covid_cnn.ipynb", CovidCNNConfig,
     covid_cnn.PROFILES, covid_cnn.run))
 CHAPTERS.register("unet_dsb2018")(Chapter(
-    "unet_dsb2018", "U-Net for nuclei instance segmentation: 60% of the channels removed", "unet_dsb2018.ipynb",
-    UNetDSBConfig, unet_dsb2018.PROFILES, unet_dsb2018.run))
+    "unet_dsb2018", "U-Net for nuclei instance segmentation: channel pruning through skip connections",
+    "unet_dsb2018.ipynb", UNetDSBConfig, unet_dsb2018.PROFILES, unet_dsb2018.run))
 
 __all__ = ["CHAPTERS", "Chapter", "ConfigError"]
