@@ -19,7 +19,7 @@ the later slice when the earlier one shrinks.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -149,12 +149,3 @@ class UNet(nn.Module):
                                 offsets=tuple(o for _, o in cons)))
         return out
 
-
-def unet_widths(model: UNet) -> dict[str, int]:
-    """Current output width of every conv (block) by name, for the 'channels kept per block' tables."""
-    return {n: model.width(n) for n in model.names()}
-
-
-def conv_names(depth: int) -> Sequence[str]:
-    """The block names of a U-Net of ``depth`` in forward order, without building it."""
-    return [k.replace("_", ".") for k in UNet(depth, 1).convs]
