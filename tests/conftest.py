@@ -58,3 +58,13 @@ def covid_root():
     if not (root / "covid-chestxray-dataset" / "metadata.csv").exists():
         pytest.skip("covid-chestxray-dataset not available locally (set PRUNINGLIB_DATA)")
     return root
+
+
+@pytest.fixture(scope="session")
+def dsb_root():
+    """The real data root holding dsb2018/stage1_train.tar.gz (PRUNINGLIB_DATA, else ../shared/data); skips when
+    absent."""
+    root = Path(os.environ.get("PRUNINGLIB_DATA", SHARED))
+    if not (root / "dsb2018" / "stage1_train.tar.gz").exists():
+        pytest.skip("dsb2018/stage1_train.tar.gz not available locally (set PRUNINGLIB_DATA)")
+    return root

@@ -85,9 +85,22 @@ def _check_theory(r):
     assert r["measured"]["first_exact_zero"]["prox_l1"] == 20 and r["measured"]["first_exact_zero"]["l2"] is None
 
 
+def _check_unet_dsb2018(r):
+    _check_shrunk(r)
+    assert r["data_source"]["images"] == 24 and r["data_source"]["modes"] == {"RGBA": 24}
+    split, ids = r["data_source"]["split"], r["data_source"]["split_ids"]
+    assert sum(split[f"{k}_images"] for k in ("train", "val", "test")) == 24 == sum(map(len, ids.values()))
+    assert not set(ids["train"]) & set(ids["test"])
+    assert {v["variant"] for v in r["summary"]} == {"dense", "l2", "l1", "norm (no fine-tune)", "norm + fine-tune"}
+    assert 0.0 <= r["headline"]["dense_ap"] <= 1.0 and 0.0 <= r["headline"]["dense_dice"] <= 1.0
+    assert set(r["latency_ms"]["shrunk"]) == {"batch_1", "batch_8"}
+    assert r["shrunk"]["max_abs_diff_vs_masked"] <= 1e-4
+
+
 CHAPTER_CHECKS = {"mlp_mnist": ("mnist_root", _check_mlp_mnist),
                   "covid_cnn": ("covid_root", _check_covid_cnn),
-                  "theory": ("mnist_root", _check_theory)}
+                  "theory": ("mnist_root", _check_theory),
+                  "unet_dsb2018": ("dsb_root", _check_unet_dsb2018)}
 
 
 def test_every_chapter_has_an_end_to_end_check():

@@ -7,6 +7,7 @@ same ConfigError as the command line.
 import pytest
 
 from pruninglib.cli import main
+from pruninglib.experiments import CHAPTERS
 
 _FIELDS = ("batch_size, chosen, data_root, dense_weight_decay, device, epochs, lambda_l1, lambda_l2, latency_batches, "
            "lr, optimizer, out_dir, profile, prune_every, prune_factor, prune_form, prune_scale, ramp_end, ramp_start, "
@@ -44,7 +45,19 @@ INVALID = [
      "parameter 'latency_batches' = (0,) is not allowed: a non-empty list of positive integers"),
     ("run mlp_mnist -p device tpu", "parameter 'device' = 'tpu' is not allowed: one of 'auto', 'cpu', 'cuda'"),
     ("run mlp_mnist --profile huge", "parameter 'profile' = 'huge' is not allowed: one of smoke, quick, paper"),
-    ("run resnet", "unknown chapter 'resnet'; allowed: covid_cnn, mlp_mnist, theory"),
+    ("run resnet", f"unknown chapter 'resnet'; allowed: {', '.join(sorted(CHAPTERS))}"),
+    ("run unet_dsb2018 -p image_size 100",
+     "parameter 'image_size' = 100 is not allowed: an integer from 32 to 256, a multiple of 2^depth = 8"),
+    ("run unet_dsb2018 -p depth 6", "parameter 'depth' = 6 is not allowed: an integer from 1 to 5"),
+    ("run unet_dsb2018 -p max_images 5",
+     "parameter 'max_images' = 5 is not allowed: 0 (all 670 images) or an integer from 12 to 670"),
+    ("run unet_dsb2018 -p target_sparsity [0.5,0.9]",
+     "parameter 'target_sparsity' = (0.5, 0.9) is not allowed: one value per U-Net level (depth + 1 = 4) and one "
+     "for the head (5 values)"),
+    ("run unet_dsb2018 -p baseline_norm linf",
+     "parameter 'baseline_norm' = 'linf' is not allowed: one of 'l2', 'l1'"),
+    ("run unet_dsb2018 -p test_fraction 0.9",
+     "parameter 'test_fraction' = 0.9 is not allowed: a number in [0.05, 0.4]"),
     ("run mlp_mnist -p data_root /nonexistent/data",
      "data root /nonexistent/data (argument data_root) does not exist; create it, or point $PRUNINGLIB_DATA / "
      "data_root at the folder that holds the data sets (for example ../shared/data)"),

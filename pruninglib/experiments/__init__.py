@@ -4,8 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pruninglib.config import PROFILES, ConfigBase, ConfigError, CovidCNNConfig, MLPMnistConfig, TheoryConfig, check
-from pruninglib.experiments import covid_cnn, mlp_mnist, theory
+from pruninglib.config import (PROFILES, ConfigBase, ConfigError, CovidCNNConfig, MLPMnistConfig, TheoryConfig,
+                               UNetDSBConfig, check)
+from pruninglib.experiments import covid_cnn, mlp_mnist, theory, unet_dsb2018
 from pruninglib.registry import Registry
 
 
@@ -38,5 +39,8 @@ CHAPTERS.register("covid_cnn")(Chapter(
     covid_cnn.PROFILES, covid_cnn.run))
 CHAPTERS.register("theory")(Chapter(
     "theory", "How L1 and L2 shape node pruning", "theory.ipynb", TheoryConfig, theory.PROFILES, theory.run))
+CHAPTERS.register("unet_dsb2018")(Chapter(
+    "unet_dsb2018", "U-Net for nuclei instance segmentation: channel pruning through skip connections",
+    "unet_dsb2018.ipynb", UNetDSBConfig, unet_dsb2018.PROFILES, unet_dsb2018.run))
 
 __all__ = ["CHAPTERS", "Chapter", "ConfigError"]

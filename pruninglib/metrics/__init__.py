@@ -15,7 +15,8 @@ from pruninglib.data.tensors import Split
 
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Split, batch_size: int = 2048) -> dict[str, float]:
-    """Mean cross-entropy and accuracy of ``model`` on ``split`` (eval mode; the model's mode is restored)."""
+    """Mean cross-entropy and accuracy of ``model`` on ``split`` (eval mode; the model's mode is restored), per
+    label: per example for class labels y (N,), per pixel for segmentation labels y (N, H, W)."""
     was_training = model.training
     model.eval()
     loss, correct = 0.0, 0
@@ -24,7 +25,7 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 2048) -> dict[str
         loss += float(F.cross_entropy(logits, y, reduction="sum"))
         correct += int((logits.argmax(1) == y).sum())
     model.train(was_training)
-    n = max(len(split), 1)
+    n = max(split.y.numel(), 1)
     return {"loss": loss / n, "accuracy": correct / n}
 
 

@@ -25,6 +25,12 @@ class Coupling:
     ``activation(norm(bias))`` (in eval mode), which surgery folds into the consumers' biases. Whatever else sits
     between producer and consumers (pooling, global average pooling, flattening of 1x1 maps) must map a constant
     channel to the same constant. ``layer`` is the label used in tracking and plots (for example ``"hidden 1"``).
+
+    ``offsets`` (one per consumer, or empty) say where the producer's channels start among a consumer's input
+    channels, counted in the model as declared (before any surgery): a consumer fed by a concatenation has one
+    coupling per part, e.g. a U-Net decoder conv on ``cat([skip (16 ch), up (16 ch)])`` is a consumer at offset 0
+    of the skip's coupling and at offset 16 of the up-conv's. Empty means every consumer's inputs are exactly the
+    producer's outputs.
     """
 
     layer: str
@@ -32,6 +38,12 @@ class Coupling:
     consumers: tuple[str, ...]
     activation: str = "relu"
     norm: str | None = None
+    offsets: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.offsets and len(self.offsets) != len(self.consumers):
+            raise ValueError(f"coupling {self.layer!r}: offsets {self.offsets} are not allowed: one per consumer "
+                             f"({len(self.consumers)})")
 
 
 @runtime_checkable

@@ -176,6 +176,37 @@ for _name in ("BatchNorm1d", "BatchNorm2d"):
     SHRINK_NORM.register(_name)(shrink_batchnorm)
 
 
+class InputLayout:
+    """Where each producer's channels sit in each consumer's input while surgery removes them.
+
+    :attr:`Coupling.offsets` are counted in the model as declared. When the slice at offset 0 of a concatenation
+    loses ``r`` channels, every later slice of that consumer moves ``r`` channels left. Worked example: a decoder
+    conv reads ``cat([skip (4 ch), up (4 ch)])``; removing skip channels 1 and 2 leaves 6 inputs, and the up part
+    (declared offset 4) now starts at 4 - 2 = 2. :meth:`keep_inputs` turns a producer's keep vector into one over
+    the consumer's CURRENT inputs and records the removal.
+    """
+
+    def __init__(self) -> None:
+        self.removed: dict[str, list[tuple[int, int]]] = {}  # consumer -> [(declared offset, channels removed)]
+
+    def keep_inputs(self, consumer: str, in_channels: int, offset: int | None, keep: torch.Tensor) -> torch.Tensor:
+        """Bool (in_channels,) keeping everything but the producer's dropped channels. ``offset`` None: the
+        consumer's inputs are the producer's outputs (their counts must agree)."""
+        if offset is None:
+            if in_channels != keep.numel():
+                raise ValueError(f"consumer {consumer!r} has {in_channels} inputs, its producer {keep.numel()} "
+                                 f"outputs; a consumer fed by a concatenation needs Coupling.offsets")
+            return keep
+        start = offset - sum(r for o, r in self.removed.get(consumer, []) if o < offset)
+        if start < 0 or start + keep.numel() > in_channels:
+            raise ValueError(f"consumer {consumer!r}: a slice of {keep.numel()} channels at declared offset {offset} "
+                             f"(now {start}) does not fit its {in_channels} inputs")
+        full = torch.ones(in_channels, dtype=torch.bool, device=keep.device)
+        full[start:start + keep.numel()] = keep
+        self.removed.setdefault(consumer, []).append((offset, int((~keep).sum())))
+        return full
+
+
 def shrink(model: nn.Module, dead: dict[str, torch.Tensor] | None = None) -> nn.Module:
     """Return a NEW model without the dead nodes (``model`` is not mutated). Exact in eval mode.
 
@@ -183,12 +214,15 @@ def shrink(model: nn.Module, dead: dict[str, torch.Tensor] | None = None) -> nn.
     is all zero (:func:`~pruninglib.pruning.dead_nodes`). Removing a node with non-zero fan-in changes the
     function, so ``dead`` other than the default is the caller's responsibility. Couplings are processed in the
     model's order, so a layer that is the consumer of one coupling and the producer of the next is first given
-    its folded bias, then loses its dead outputs. Raises :class:`InexactShrinkError` naming the coupling and the
+    its folded bias, then loses its dead outputs. A consumer fed by a concatenation (``Coupling.offsets``) loses
+    each producer's dropped channels at that producer's slice, shifted by what earlier slices lost
+    (:class:`InputLayout`). Raises :class:`InexactShrinkError` naming the coupling and the
     consumer when a fold cannot be exact.
     """
     assert isinstance(model, Prunable), f"{type(model).__name__} declares no couplings"
     dead = dead_nodes(model) if dead is None else dead
     new = copy.deepcopy(model)
+    layout = InputLayout()
     for c in new.couplings():
         keep = ~dead[c.layer].to(torch.bool)
         producer = new.get_submodule(c.producer)
@@ -203,11 +237,12 @@ def shrink(model: nn.Module, dead: dict[str, torch.Tensor] | None = None) -> nn.
             shrunk_norm, value = SHRINK_NORM.get(type(norm).__name__)(norm, keep.to(value.device), value)
             new.set_submodule(c.norm, shrunk_norm)
         constant = ACTIVATIONS[c.activation](value)
-        for name in c.consumers:
+        for k, name in enumerate(c.consumers):
             consumer = new.get_submodule(name)
+            n_in = consumer.in_features if isinstance(consumer, nn.Linear) else consumer.in_channels
+            keep_in = layout.keep_inputs(name, n_in, c.offsets[k] if c.offsets else None, keep.to(constant.device))
             try:
-                new.set_submodule(name, SHRINK_IN.get(type(consumer).__name__)(consumer, keep.to(constant.device),
-                                                                                 constant))
+                new.set_submodule(name, SHRINK_IN.get(type(consumer).__name__)(consumer, keep_in, constant))
             except InexactShrinkError as exc:
                 raise InexactShrinkError(f"coupling {c.layer!r}, consumer {name!r}: {exc}") from exc
     return new

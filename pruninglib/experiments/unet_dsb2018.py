@@ -1,0 +1,235 @@
+"""Chapter "U-Net / DSB 2018": dense vs stochastic channel pruning with L2 or L1, and a channel-norm baseline, for
+nuclei instance segmentation on a fixed split by image id.
+
+One run per (variant, seed). Every pruned net is physically shrunk (surgery through the skip concatenations) and the
+shrunk net is checked against the masked one on the test images. The baseline removes, from the dense net of the
+same seed, the channels with the smallest filter norm, as many per block as the chosen variant removed, then
+fine-tunes ``finetune_epochs`` with those filters held at zero. Writes ``results.json``, ``summary.csv`` (a row per
+run), ``channels.csv``, ``per_image.csv``, ``dynamics.csv.gz`` and the chosen shrunk model; runs are checkpointed per
+epoch, so re-running an interrupted command resumes it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from pruninglib._io import atomic_path, write_json
+from pruninglib.config import UNetDSBConfig
+from pruninglib.data import Split, pick_device
+from pruninglib.data.dsb2018 import DSBData, load_dsb2018, split_ids
+from pruninglib.data.flips import FlipSplit
+from pruninglib.experiments.common import RunRecord, latencies, out_path, seeded, timer
+from pruninglib.experiments.unet_summary import targets
+from pruninglib.metrics import count_flops, count_params
+from pruninglib.metrics.instances import predict_probs, segmentation_scores
+from pruninglib.models import save_model
+from pruninglib.models.unet import UNet
+from pruninglib.pruning import Mask, dead_nodes, node_summary
+from pruninglib.regularizers import penalty
+from pruninglib.surgery import shrink
+from pruninglib.tracking import DynamicsTracker, to_frame
+from pruninglib.training import KeepMask, StochasticPruning, fit, make_optimizer
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": {},  # the config defaults: 24 images at 32 px, a tiny net, seconds
+    "quick": {"profile": "quick", "max_images": 0, "image_size": 64, "depth": 3, "base": 8, "epochs": 6,
+              "target_sparsity": [0.8, 0.97, 0.995, 0.998, 0.5]},
+    "paper": {"profile": "paper", "max_images": 0, "image_size": 80, "depth": 3, "base": 8, "epochs": 16,
+              "target_sparsity": [0.8, 0.97, 0.995, 0.998, 0.5], "finetune_epochs": 2},
+}
+
+
+@dataclass
+class UNetResult:
+    """What the notebook shows: the JSON record, tidy tables, the models and the test data."""
+
+    results: dict[str, Any]
+    summary: pd.DataFrame  # one row per (variant, seed)
+    channels: pd.DataFrame  # one row per (variant, seed, block): channels before and kept
+    per_image: pd.DataFrame  # one row per (variant, seed, test image): AP and Dice of the shrunk net
+    dynamics: pd.DataFrame  # tidy per-epoch rows from DynamicsTracker
+    data: DSBData
+    splits: dict[str, list[str]]
+    models: dict[tuple[str, int], nn.Module]
+    shrunk: dict[tuple[str, int], nn.Module]
+
+
+def per_weight_sparsity(model: UNet, levels: tuple[float, ...]) -> list[float]:
+    """Expand one target per level (then the head) to one per prunable weight, in ``model.prunable()`` order."""
+    out = []
+    for name in model.prunable():
+        out.append(levels[-1] if name == "head.weight" else levels[int(name.split(".")[1].split("_")[1])])
+    return out
+
+
+def _train(cfg: UNetDSBConfig, model: UNet, train: Split, val: Split, variant: str, seed: int, epochs: int,
+           checkpoint: str, progress: bool, keep: Mask | None = None) -> list[dict[str, Any]]:
+    """Train ``model`` in place. ``variant`` 'dense' = plain training (constant L2 ``dense_weight_decay`` on the filters), no pruning; 'baseline' =
+    fine-tuning with the removed filters held at zero (``keep``)."""
+    reg, lam = {"dense": ("l2", cfg.dense_weight_decay), "baseline": ("l2", cfg.dense_weight_decay),
+                "l2": ("l2", cfg.lambda_l2), "l1": ("l1", cfg.lambda_l1), "none": ("none", 0.0)}[variant]
+    tracker = DynamicsTracker({"val": val}, {"variant": variant, "seed": seed})
+    callbacks: list[Any] = [tracker]
+    if keep is not None:
+        callbacks.insert(0, KeepMask(keep))
+    elif variant != "dense":
+        gen = torch.Generator(device=next(model.parameters()).device).manual_seed(10_000 + seed)
+        callbacks.insert(0, StochasticPruning(model, per_weight_sparsity(model, cfg.target_sparsity),
+                                              start=cfg.ramp_start, end=cfg.ramp_end, form=cfg.prune_form,
+                                              scale=cfg.prune_scale, factor=cfg.prune_factor, every=cfg.prune_every,
+                                              generator=gen))
+    # gamma (BN scale) and the next conv's weights can trade scale without changing the function; penalizing both
+    # makes the penalty act on a whole channel (see the COVID chapter), so useless channels fade and die.
+    # The dense baseline is plain training: a constant weight decay on the filters only.
+    bn = cfg.penalize_bn_scale and variant not in ("dense", "baseline")
+    regularized = [*model.prunable().values(), *((n.weight for n in model.norms.values()) if bn else ())]
+    sched_lam = (lambda st: lam) if variant in ("dense", "baseline") else (
+        lambda st: lam if st.progress <= cfg.ramp_end else lam * cfg.reg_after_ramp)
+    fit(model, train, epochs=epochs, batch_size=cfg.batch_size,
+        optimizer=make_optimizer(cfg.optimizer, model.parameters(), cfg.lr if keep is None else cfg.lr * 0.1),
+        generator=torch.Generator().manual_seed(seed), penalty=lambda m, st: penalty(reg, regularized, sched_lam(st)),
+        callbacks=callbacks, checkpoint=checkpoint, desc=f"{variant} seed {seed}", progress=progress)
+    model.eval()
+    return tracker.rows
+
+
+def norm_baseline_mask(dense: UNet, budget: dict[str, int], norm: str) -> Mask:
+    """Keep-mask of ``dense``'s prunable weights with the filters of smallest ``norm`` ('l2' or 'l1') removed:
+    ``budget[block]`` filters per block (the head is never cut). Pure."""
+    masks = {k: torch.ones_like(w, dtype=torch.bool) for k, w in dense.prunable().items()}
+    for c in dense.couplings():
+        w = dense.get_submodule(c.producer).weight.detach().flatten(1)
+        score = w.norm(dim=1) if norm == "l2" else w.abs().sum(1)
+        drop = torch.argsort(score)[:min(budget[c.layer], len(score) - 1)]
+        masks[f"{c.producer}.weight"][drop] = False
+    return Mask(masks)
+
+
+def _measure(model: nn.Module, small: nn.Module, test: Split, labels: np.ndarray,
+             input_shape: tuple[int, ...]) -> tuple[dict[str, Any], dict[str, np.ndarray], np.ndarray]:
+    """Test metrics of the masked and shrunk nets and the surgery proof (max |logit difference|, eval mode)."""
+    p, p_small = predict_probs(model, test.x), predict_probs(small, test.x)
+    s, s_small = segmentation_scores(p, labels), segmentation_scores(p_small, labels)
+    with torch.no_grad():
+        diff = max(float((model.eval()(x) - small.eval()(x)).abs().max()) for x, _ in test.batches(16))
+    row = {"ap": float(s["ap"].mean()), "dice": float(s["dice"].mean()), "shrunk_ap": float(s_small["ap"].mean()),
+           "shrunk_dice": float(s_small["dice"].mean()), "max_abs_diff": diff,
+           **count_params(model), "flops": count_flops(model, input_shape),
+           **{f"shrunk_{k}": v for k, v in count_params(small).items()},
+           "shrunk_flops": count_flops(small, input_shape)}
+    return row, s_small, p_small
+
+
+def _row(variant: str, seed: int, model: UNet, measured: dict[str, Any], train_s: float) -> dict[str, Any]:
+    nodes = node_summary(model)
+    gamma = torch.cat([n.weight.detach().abs().flatten() for n in model.norms.values()]) if model.batchnorm else None
+    return {"variant": variant, "seed": seed, **measured, "channels_removed": nodes["all hidden"]["fraction_dead"],
+            # channels still alive but silenced by a BatchNorm scale |gamma| < 1e-3 (a diagnostic, not removed)
+            "bn_scale_below_1e-3": float((gamma < 1e-3).float().mean()) if gamma is not None else None,
+            "weight_sparsity": float(np.mean([float((w == 0).float().mean()) for w in model.prunable().values()])),
+            "train_time_s": round(train_s, 2)}
+
+
+def run(cfg: UNetDSBConfig, progress: bool = True) -> UNetResult:
+    """Run the chapter's experiment (see module docstring)."""
+    clock = timer()
+    device = pick_device(cfg.device)
+    data = load_dsb2018(cfg.data_root or None, image_size=cfg.image_size, max_images=cfg.max_images, device=device)
+    splits = split_ids(data.ids, cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
+    idx = {k: data.index(v).to(device) for k, v in splits.items()}
+    train = FlipSplit(data.x[idx["train"]], data.y[idx["train"]])
+    val, test = Split(data.x[idx["val"]], data.y[idx["val"]]), Split(data.x[idx["test"]], data.y[idx["test"]])
+    test_labels = data.labels[idx["test"]].cpu().numpy()
+    source = {**data.source, "split": {"by": "image id", "seed": cfg.split_seed,
+                                       **{f"{k}_images": len(v) for k, v in splits.items()}}, "split_ids": splits}
+    record = RunRecord("unet_dsb2018", cfg.profile, cfg.to_dict(), list(cfg.seeds), device, source)
+    input_shape = (1, cfg.image_size, cfg.image_size)
+    ckpt_dir = out_path(cfg.out_dir, "checkpoints", cfg.digest(), "-").parent
+    rows, summary, chans, images = [], [], [], []
+    models: dict[tuple[str, int], nn.Module] = {}
+    shrunk: dict[tuple[str, int], nn.Module] = {}
+
+    def finish(variant: str, seed: int, model: UNet, train_s: float) -> None:
+        small = shrink(model).eval()
+        models[(variant, seed)], shrunk[(variant, seed)] = model, small
+        measured, s_small, _ = _measure(model, small, test, test_labels, input_shape)
+        summary.append(_row(variant, seed, model, measured, train_s))
+        chans.extend({"variant": variant, "seed": seed, "layer": k, "channels": v["nodes"],
+                      "kept": v["nodes"] - v["dead"]} for k, v in node_summary(model).items() if k != "all hidden")
+        images.extend({"variant": variant, "seed": seed, "image_id": i, "ap": a, "dice": d, "n_true": int(t),
+                       "n_pred": int(q)} for i, a, d, t, q in zip(splits["test"], s_small["ap"], s_small["dice"],
+                                                                   s_small["n_true"], s_small["n_pred"]))
+
+    runs = [(v, s) for s in cfg.seeds for v in ("dense", *cfg.variants)]
+    for variant, seed in tqdm(runs, desc="runs", disable=not progress):
+        run_clock = timer()
+        with seeded(seed):
+            model = UNet(cfg.depth, cfg.base, batchnorm=cfg.batchnorm).to(device)
+        rows += _train(cfg, model, train, val, variant, seed, cfg.epochs,
+                       str(ckpt_dir / f"{variant}-seed{seed}.pt"), progress)
+        finish(variant, seed, model, run_clock())
+    for seed in tqdm(cfg.seeds, desc="baseline", disable=not progress):
+        run_clock = timer()
+        dense = models[("dense", seed)]
+        budget = {k: int(d.sum()) for k, d in dead_nodes(models[(cfg.chosen, seed)]).items()}
+        base = UNet(cfg.depth, cfg.base, batchnorm=cfg.batchnorm).to(device)
+        base.load_state_dict(dense.state_dict())
+        keep = norm_baseline_mask(base, budget, cfg.baseline_norm)
+        keep.apply_(base)
+        finish("norm (no fine-tune)", seed, base, run_clock())
+        if cfg.finetune_epochs:
+            tuned = UNet(cfg.depth, cfg.base, batchnorm=cfg.batchnorm).to(device)
+            tuned.load_state_dict(base.state_dict())
+            rows += _train(cfg, tuned, train, val, "baseline", seed, cfg.finetune_epochs,
+                           str(ckpt_dir / f"baseline-seed{seed}.pt"), progress, keep=keep)
+            finish("norm + fine-tune", seed, tuned, run_clock())
+    table, channels, per_image, dynamics = (pd.DataFrame(summary), pd.DataFrame(chans), pd.DataFrame(images),
+                                            to_frame(rows))
+
+    # Persist: the chosen shrunk model, tidy tables, then results.json last (its presence = run complete).
+    first = cfg.seeds[0]
+    model_path = save_model(shrunk[(cfg.chosen, first)], str(out_path(cfg.out_dir, "models",
+                                                                     f"shrunk_{cfg.chosen}_seed{first}.pt")))
+    files = {}
+    for name, df in (("dynamics", dynamics), ("summary", table), ("channels", channels), ("per_image", per_image)):
+        path = out_path(cfg.out_dir, f"{name}.csv.gz" if name == "dynamics" else f"{name}.csv")
+        with atomic_path(path) as tmp:
+            df.to_csv(tmp, index=False, **({"compression": "gzip"} if name == "dynamics" else {}))
+        files[name] = str(path)
+    lat = latencies({"dense": models[("dense", first)], "shrunk": shrunk[(cfg.chosen, first)]}, input_shape,
+                    cfg.latency_batches)
+    head = headline(cfg, table)
+    chosen = table[table["variant"] == cfg.chosen].iloc[0]
+    shrunk_block = {"variant": cfg.chosen, "seed": int(chosen["seed"]), "ap": float(chosen["shrunk_ap"]),
+                    "dice": float(chosen["shrunk_dice"]), "params": int(chosen["shrunk_params"]),
+                    "flops": int(chosen["shrunk_flops"]), "max_abs_diff_vs_masked": float(table["max_abs_diff"].max())}
+    results = {**record.to_dict(clock()), "headline": head, "targets": targets(head), "shrunk": shrunk_block,
+               "latency_ms": lat,
+               "latency_note": f"median of 30 forward passes, dense vs shrunk {cfg.chosen}, seed {first}, batch "
+                               f"sizes {list(cfg.latency_batches)}, {cfg.image_size}x{cfg.image_size} inputs",
+               "summary": table.to_dict(orient="records"), "shrunk_model_path": model_path, "files": files}
+    write_json(out_path(cfg.out_dir, "results.json"), results)
+    return UNetResult(results, table, channels, per_image, dynamics, data, splits, models, shrunk)
+
+
+def headline(cfg: UNetDSBConfig, table: pd.DataFrame) -> dict[str, Any]:
+    """Mean over seeds of each variant's shrunk-net metrics, the chosen variant's drops against dense, and whether
+    the paper's target (>= 60% of channels removed, AP and Dice each down by at most 0.02) is met."""
+    means = table.groupby("variant", sort=False)[["shrunk_ap", "shrunk_dice", "channels_removed", "shrunk_flops",
+                                                  "shrunk_params", "max_abs_diff"]].mean()
+    d, c = means.loc["dense"], means.loc[cfg.chosen]
+    out = {"variants": {v: {k: float(x) for k, x in r.items()} for v, r in means.iterrows()},
+           "chosen": cfg.chosen, "dense_ap": float(d["shrunk_ap"]), "dense_dice": float(d["shrunk_dice"]),
+           "chosen_ap": float(c["shrunk_ap"]), "chosen_dice": float(c["shrunk_dice"]),
+           "ap_drop": float(d["shrunk_ap"] - c["shrunk_ap"]), "dice_drop": float(d["shrunk_dice"] - c["shrunk_dice"]),
+           "channels_removed": float(c["channels_removed"]), "flops_ratio": float(d["shrunk_flops"] /
+                                                                                   c["shrunk_flops"]),
+           "max_abs_diff": float(table["max_abs_diff"].max())}
+    out["target_met"] = bool(out["channels_removed"] >= 0.6 and out["ap_drop"] <= 0.02 and out["dice_drop"] <= 0.02)
+    return out
