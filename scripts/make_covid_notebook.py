@@ -24,10 +24,11 @@ def code(text: str, tags: list[str] | None = None):
     return new_code_cell(text.strip("\n"), metadata={"tags": tags} if tags else {})
 
 
-def parameters_cell():
-    cfg, helps = CovidCNNConfig(), CovidCNNConfig.help()
+def parameters_cell(config: type = CovidCNNConfig):
+    """The notebook's one ``parameters`` cell, generated from ``config`` (names, smoke defaults, help text)."""
+    cfg, helps = config(), config.help()
     lines = []
-    for f in dataclasses.fields(CovidCNNConfig):
+    for f in dataclasses.fields(config):
         value = getattr(cfg, f.name)
         if isinstance(value, tuple):
             value, kind = list(value), "list"

@@ -4,8 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pruninglib.config import PROFILES, ConfigBase, ConfigError, CovidCNNConfig, MLPMnistConfig, check
-from pruninglib.experiments import covid_cnn, mlp_mnist
+from pruninglib.config import (PROFILES, ConfigBase, ConfigError, CovidCNNConfig, MLPMnistConfig, VGGCifarConfig,
+                               check)
+from pruninglib.experiments import covid_cnn, mlp_mnist, vgg_cifar10
 from pruninglib.registry import Registry
 
 
@@ -36,5 +37,8 @@ CHAPTERS.register("mlp_mnist")(Chapter(
 CHAPTERS.register("covid_cnn")(Chapter(
     "covid_cnn", "COVID-19 chest X-ray CNN: 50% of the channels removed", "covid_cnn.ipynb", CovidCNNConfig,
     covid_cnn.PROFILES, covid_cnn.run))
+CHAPTERS.register("vgg_cifar10")(Chapter(
+    "vgg_cifar10", "VGG-16 on CIFAR-10: 60% of the filters removed", "vgg_cifar10.ipynb", VGGCifarConfig,
+    vgg_cifar10.PROFILES, vgg_cifar10.run))
 
 __all__ = ["CHAPTERS", "Chapter", "ConfigError"]

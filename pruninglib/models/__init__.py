@@ -3,5 +3,6 @@ from pruninglib.models.base import MODELS, Coupling, Prunable, build_model, load
 from pruninglib.models.cnn import CNN
 from pruninglib.models.layers import FoldableConv2d
 from pruninglib.models.mlp import MLP
+from pruninglib.models.vgg import VGG16
 
-__all__ = ["MODELS", "Coupling", "Prunable", "build_model", "load_model", "save_model", "CNN", "FoldableConv2d", "MLP"]
+__all__ = ["MODELS", "Coupling", "Prunable", "build_model", "load_model", "save_model", "CNN", "FoldableConv2d", "MLP", "VGG16"]
