@@ -304,8 +304,8 @@ class VGGCifarConfig(ConfigBase):
                           True)
     variants: tuple[str, ...] = _help(
         "stochastic-pruning runs, by regularizer: any of 'l2', 'l1', 'none' (a dense baseline always runs)", ("l2",))
-    lambda_l2: float = _help("L2 coefficient: penalty lambda/2 * ||w||^2 on the filters and the classifier", 5e-3)
-    lambda_l1: float = _help("L1 coefficient: penalty lambda * ||w||_1", 5e-5)
+    lambda_l2: float = _help("L2 coefficient: penalty lambda/2 * ||w||^2 on the filters and the classifier", 0.05)
+    lambda_l1: float = _help("L1 coefficient: penalty lambda * ||w||_1", 2e-3)
     reg_after_ramp: float = _help("factor on lambda_l2 and lambda_l1 once the mask is frozen (after ramp_end)", 0.1)
     penalize_bn_scale: bool = _help("also apply the regularizer to the BatchNorm scales (gamma), as an optimizer's "
                                     "weight decay would", True)
