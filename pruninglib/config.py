@@ -289,7 +289,7 @@ class VGGCifarConfig(ConfigBase):
 
     profile: str = _help("name of the profile these values came from (smoke, quick, paper)", "smoke")
     seed: int = _help("seed of the initialisations, the batches and the pruning draws of every run", 0)
-    width: float = _help("width multiplier of VGG-16's channels (1 = 64 ... 512); in (0, 1]", 0.0625)
+    width: float = _help("width multiplier of the VGG-16 channels (1 = 64 ... 512); in (0, 1]", 0.0625)
     train_subset: int = _help("use the first N training images left after the validation split; 0 means all "
                               "45,000", 256)
     val_size: int = _help("images held out from the 50,000 training images for validation", 128)
@@ -307,10 +307,10 @@ class VGGCifarConfig(ConfigBase):
     lambda_l2: float = _help("L2 coefficient: penalty lambda/2 * ||w||^2 on the filters and the classifier", 0.05)
     lambda_l1: float = _help("L1 coefficient: penalty lambda * ||w||_1", 2e-3)
     reg_after_ramp: float = _help("factor on lambda_l2 and lambda_l1 once the mask is frozen (after ramp_end)", 0.1)
-    penalize_bn_scale: bool = _help("also apply the regularizer to the BatchNorm scales (gamma), as an optimizer's "
-                                    "weight decay would", True)
-    dense_weight_decay: float = _help("L2 coefficient of the dense baseline (and of the baselines' training and "
-                                      "fine-tuning), on the BatchNorm scales too", 5e-4)
+    penalize_bn_scale: bool = _help("also apply the regularizer to the BatchNorm scales (gamma), as the weight "
+                                    "decay of an optimizer would", True)
+    dense_weight_decay: float = _help("L2 coefficient of the dense baseline (and of the training and fine-tuning of the "
+                                      "baselines), on the BatchNorm scales too", 5e-4)
     prune_form: str = _help("p(w) shape: laplace rho*exp(-|w|/tau) or gauss rho*exp(-w^2/(2 sigma^2))", "laplace")
     prune_scale: str = _help("per-layer scale tau/sigma from the surviving weights: std, mean_abs or median_abs",
                              "std")
@@ -324,11 +324,11 @@ class VGGCifarConfig(ConfigBase):
     prune_every: int = _help("stochastic pruning step every N optimizer steps (the paper: every step)", 1)
     chosen: str = _help("the stochastic variant whose shrunk net is the headline and whose filter budget the "
                         "baselines get", "l2")
-    baselines: tuple[str, ...] = _help("baselines at the chosen variant's filter budget: any of 'l1_norm' (Li et "
+    baselines: tuple[str, ...] = _help("baselines at the filter budget of the chosen variant: any of 'l1_norm' (Li et "
                                        "al.: smallest-L1 filters of the dense net, per layer as many as the chosen "
                                        "variant lost) and 'slimming' (Liu et al.: L1 on BatchNorm scales, global "
                                        "threshold); each is fine-tuned", BASELINES)
-    slimming_lambda: float = _help("network slimming's L1 coefficient on the BatchNorm scales", 1e-4)
+    slimming_lambda: float = _help("L1 coefficient of network slimming on the BatchNorm scales", 1e-4)
     finetune_epochs: int = _help("fine-tuning epochs of each baseline after its filters are removed", 1)
     finetune_lr: float = _help("peak learning rate of fine-tuning (cosine to 0)", 0.01)
     sweep_fractions: tuple[float, ...] = _help(
