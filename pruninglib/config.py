@@ -309,8 +309,8 @@ class VGGCifarConfig(ConfigBase):
     reg_after_ramp: float = _help("factor on lambda_l2 and lambda_l1 once the mask is frozen (after ramp_end)", 0.1)
     penalize_bn_scale: bool = _help("also apply the regularizer to the BatchNorm scales (gamma), as the weight "
                                     "decay of an optimizer would", True)
-    dense_weight_decay: float = _help("L2 coefficient of the dense baseline (and of the training and fine-tuning of the "
-                                      "baselines), on the BatchNorm scales too", 5e-4)
+    dense_weight_decay: float = _help("L2 coefficient of the dense baseline (and of the training and fine-tuning "
+                                      "of the baselines), on the BatchNorm scales too", 5e-4)
     prune_form: str = _help("p(w) shape: laplace rho*exp(-|w|/tau) or gauss rho*exp(-w^2/(2 sigma^2))", "laplace")
     prune_scale: str = _help("per-layer scale tau/sigma from the surviving weights: std, mean_abs or median_abs",
                              "std")

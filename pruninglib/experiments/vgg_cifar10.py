@@ -36,7 +36,8 @@ INPUT_SHAPE = (3, 32, 32)
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {},  # the config defaults: seconds
     "quick": {"profile": "quick", "width": 0.0625, "train_subset": 4000, "val_size": 500, "test_subset": 2000,
-              "epochs": 4, "variants": ["l2", "l1", "none"], "sweep_fractions": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]},
+              "epochs": 4, "variants": ["l2", "l1", "none"],
+              "sweep_fractions": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]},
     # lambdas scaled from the quick profile to keep lambda x mean learning rate x steps equal (7,040 steps here);
     # not run yet (no GPU was available)
     "paper": {"profile": "paper", "width": 1.0, "train_subset": 0, "val_size": 5000, "test_subset": 0,

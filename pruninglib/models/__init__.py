@@ -5,4 +5,5 @@ from pruninglib.models.layers import FoldableConv2d
 from pruninglib.models.mlp import MLP
 from pruninglib.models.vgg import VGG16
 
-__all__ = ["MODELS", "Coupling", "Prunable", "build_model", "load_model", "save_model", "CNN", "FoldableConv2d", "MLP", "VGG16"]
+__all__ = ["MODELS", "Coupling", "Prunable", "build_model", "load_model", "save_model", "CNN", "FoldableConv2d", "MLP",
+           "VGG16"]
