@@ -13,7 +13,7 @@ from pruninglib.config import VGGCifarConfig
 
 OUT = Path(__file__).resolve().parents[1] / "notebooks" / "vgg_cifar10.ipynb"
 # Measured on the 2-core CPU of the run card (shared with other jobs), rounded; update after re-measuring.
-TIMES = {"smoke": "about 1 min", "quick": "about 10 min alone, 30 min shared"}
+TIMES = {"smoke": "about 1.5 min", "quick": "21.6 min on a shared machine (11.6 min of CPU time)"}
 
 INTRO = r"""
 # VGG-16 on CIFAR-10: filters removed by stochastic pruning (quick CPU profile; the paper-scale run is pending)
@@ -110,12 +110,19 @@ sparsity of every layer follows the same schedule in all three; the regularizer 
 """
 
 DEATH_AFTER = r"""
-A filter dies when its last weight is zeroed. With BatchNorm after each convolution, the scale of a filter does
-not change the network's function, so nothing keeps the filters of a layer at comparable norms: the pruner, which
-draws small weights (relative to the layer's surviving weights) first, empties a small-norm filter before it thins
-a large-norm one. Weight decay shrinks the filters that the loss no longer needs, which is what sorts them. In a
-dead filter's place the channel carries the constant $\mathrm{ReLU}(\mathrm{BN}(0))$, which surgery folds into the
-next layer (below).
+A filter dies when its last weight is zeroed; its channel then carries the constant
+$\mathrm{ReLU}(\mathrm{BN}(0))$, which surgery folds into the next layer (below). The mechanism of the MLP chapter
+needs a *starved* filter: one whose outgoing weights have all been zeroed, so that it receives no gradient and the
+regularizer alone shrinks it until the pruner, which draws the smallest weights of a layer first, empties it.
+BatchNorm weakens that mechanism between convolutions. A convolution followed by BatchNorm computes the same
+function at any scale of its filters, and the BatchNorm scale $\gamma$ of a channel can grow to make up for
+shrinking outgoing weights, so the penalty does not push a channel's outgoing weights to zero as a group. Only the
+last convolution, conv5_3, feeds a layer without BatchNorm (the classifier): there, zeroed classifier weights
+starve filters directly, as in the MLP. Penalizing $\gamma$ as well (`penalize_bn_scale`, on by default, as an
+optimizer's weight decay would) lets the penalty act on a channel through $|\gamma|$, which is the lever network
+slimming uses explicitly. How far it gets depends on the number of steps: in the `quick` profile (252 steps), the
+regularizer has little time to starve anything: there, only 2 of the 264 filters died with L2 (both in the last
+stage), 1 with L1 and 1 without a regularizer, far from the paper's 60%.
 
 Filters kept per layer after surgery, for every method (the black tick is the layer's width before pruning). The
 baselines have the chosen variant's budget: L1-norm filter pruning the same count per layer, slimming the same
@@ -148,8 +155,10 @@ SPEED = r"""
 
 Median latency of a forward pass of the dense and the shrunk (chosen variant) nets on the CPU of the run card
 (`torch` threads as listed), at batch 1 and batch 64, next to the FLOPs ratio, and GPU throughput when a GPU was
-used. The machine was shared with other jobs, so latencies are noisy; at this width the per-call overhead of 13
-small convolutions weighs more than the arithmetic, so the speedup is below the FLOPs ratio.
+used. A shrunk net can only be as much faster as it has fewer FLOPs, less the fixed cost of each of its 13
+convolutions; when the FLOPs ratio is close to 1 (few filters removed), any measured "speedup" is noise. The
+published run shared its 2 CPU cores with several other jobs, so its latencies vary by tens of percent from one
+measurement to the next.
 """
 
 EXERCISES = r"""
