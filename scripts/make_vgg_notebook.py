@@ -95,6 +95,9 @@ the image zero-padded by 4 pixels, horizontal flip, drawn in one batched operati
   on the BatchNorm scales $\gamma$; the channels with the smallest $|\gamma|$ over the whole network, *as many in
   total as the chosen stochastic variant lost*, get $\gamma = 0$ and a zero filter, then it is fine-tuned.
 
+Both baselines thus train for `finetune_epochs` more epochs than the dense and the stochastic runs; on a short
+schedule, that extra training alone can put them above the dense net.
+
 **Schedule.** SGD with Nesterov momentum 0.9 and a cosine decay of the learning rate to zero, for every run. For
 the `paper` profile: batch 256, peak learning rate 0.1, 40 epochs, weight decay 5e-4, bfloat16 autocast and
 channels_last on a GPU. A short cosine schedule is among the fastest simple recipes known to bring a BatchNorm
