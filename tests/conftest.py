@@ -68,3 +68,12 @@ def dsb_root():
     if not (root / "dsb2018" / "stage1_train.tar.gz").exists():
         pytest.skip("dsb2018/stage1_train.tar.gz not available locally (set PRUNINGLIB_DATA)")
     return root
+
+
+@pytest.fixture(scope="session")
+def cifar_root():
+    """The real data root holding the CIFAR-10 JPEG copy (PRUNINGLIB_DATA, else ../shared/data); skips when absent."""
+    root = Path(os.environ.get("PRUNINGLIB_DATA", SHARED))
+    if not (root / "CIFAR-10" / "CIFAR-10-images.tar.gz").exists():
+        pytest.skip("CIFAR-10 JPEG copy not available locally (set PRUNINGLIB_DATA)")
+    return root

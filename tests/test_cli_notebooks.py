@@ -97,10 +97,22 @@ def _check_unet_dsb2018(r):
     assert r["shrunk"]["max_abs_diff_vs_masked"] <= 1e-4
 
 
+def _check_vgg_cifar10(r):
+    _check_shrunk(r)
+    assert r["data_source"]["source"] == "jpeg" and r["data_source"]["split"]["train_size"] == 256
+    assert set(r["methods"]) == {"dense", "l2", "l1_norm", "slimming"}
+    removed = {m: v["filters_removed"] for m, v in r["methods"].items()}
+    assert removed["l1_norm"] == removed["l2"] == removed["slimming"]  # the same filter budget
+    assert set(r["latency_ms"]["shrunk"]) == {"batch_1", "batch_64"}
+    assert all(t["train_images_per_s"] > 0 for t in r["training_throughput"])
+    assert r["shrunk"]["max_abs_diff_vs_masked"] <= 1e-6
+
+
 CHAPTER_CHECKS = {"mlp_mnist": ("mnist_root", _check_mlp_mnist),
                   "covid_cnn": ("covid_root", _check_covid_cnn),
                   "theory": ("mnist_root", _check_theory),
-                  "unet_dsb2018": ("dsb_root", _check_unet_dsb2018)}
+                  "unet_dsb2018": ("dsb_root", _check_unet_dsb2018),
+                  "vgg_cifar10": ("cifar_root", _check_vgg_cifar10)}
 
 
 def test_every_chapter_has_an_end_to_end_check():

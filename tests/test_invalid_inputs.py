@@ -58,6 +58,18 @@ INVALID = [
      "parameter 'baseline_norm' = 'linf' is not allowed: one of 'l2', 'l1'"),
     ("run unet_dsb2018 -p test_fraction 0.9",
      "parameter 'test_fraction' = 0.9 is not allowed: a number in [0.05, 0.4]"),
+    ("run vgg_cifar10 -p width 0", "parameter 'width' = 0 is not allowed: a number in (0.0, 1.0]"),
+    ("run vgg_cifar10 -p target_sparsity [0.5,0.5]",
+     "parameter 'target_sparsity' = (0.5, 0.5) is not allowed: one value per prunable weight: 13 convolutions and "
+     "the classifier (14 values)"),
+    ('run vgg_cifar10 -p baselines ["l1_norm","hrank"]',
+     "parameter 'baselines' = ('l1_norm', 'hrank') is not allowed: distinct names from l1_norm, slimming (or none)"),
+    ("run vgg_cifar10 -p sweep_fractions [0.5,1.0]",
+     "parameter 'sweep_fractions' = 1.0 is not allowed: a number in (0.0, 1.0)"),
+    ("run vgg_cifar10 -p train_subset 49900",
+     "parameter 'train_subset' = 49900 is not allowed: at most 49500 (the training images left after val_size), "
+     "or 0 for all"),
+    ("run vgg_cifar10 -p augment yes", "parameter 'augment' = 'yes' is not allowed: true or false"),
     ("run mlp_mnist -p data_root /nonexistent/data",
      "data root /nonexistent/data (argument data_root) does not exist; create it, or point $PRUNINGLIB_DATA / "
      "data_root at the folder that holds the data sets (for example ../shared/data)"),

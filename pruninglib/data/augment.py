@@ -69,3 +69,46 @@ class AugmentedSplit(Split):
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             yield self._augment(self.x[idx], generator), self.y[idx]
+
+
+def crop_flip(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor, pad: int) -> torch.Tensor:
+    """Batched random crop with zero padding and horizontal flip, in one indexing operation on ``x``'s device.
+
+    ``x`` (N, C, H, W); ``dy``, ``dx`` (N,) offsets in [0, 2*pad] into the padded image; ``flip`` (N,) bool.
+    Example: pad 4, dy = dx = 4, no flip returns ``x`` unchanged; dx = 0 shifts the image 4 pixels right.
+    """
+    n, c, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    ar_h, ar_w = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
+    rows = dy[:, None] + ar_h  # (N, H)
+    cols = dx[:, None] + torch.where(flip[:, None], w - 1 - ar_w, ar_w)  # (N, W)
+    out = padded[torch.arange(n, device=x.device)[:, None, None, None],
+                 torch.arange(c, device=x.device)[None, :, None, None], rows[:, None, :, None],
+                 cols[:, None, None, :]]
+    return out.contiguous(memory_format=torch.channels_last) if x.is_contiguous(
+        memory_format=torch.channels_last) and c > 1 else out
+
+
+@dataclass
+class CropFlipSplit(Split):
+    """Inputs (N, C, H, W). Each epoch shuffles the images, then every batch is randomly cropped from the image
+    zero-padded by ``pad`` pixels and flipped left-right with probability 1/2 (the standard CIFAR augmentation),
+    batched on the images' device. Randomness comes from ``generator`` only (checkpointed by ``fit``)."""
+
+    pad: int = 4
+    flip: bool = True
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor,
+                                                                                                    torch.Tensor]]:
+        """Shuffled, augmented batches with ``generator``; without one, the plain images in order."""
+        if generator is None:
+            yield from Split(self.x, self.y).batches(batch_size)
+            return
+        order = torch.randperm(len(self), generator=generator)
+        dev = self.x.device
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            dy, dx = torch.randint(0, 2 * self.pad + 1, (2, len(idx)), generator=generator)
+            flip = (torch.rand(len(idx), generator=generator) < 0.5) & self.flip
+            idx = idx.to(dev)
+            yield crop_flip(self.x[idx], dy.to(dev), dx.to(dev), flip.to(dev), self.pad), self.y[idx]

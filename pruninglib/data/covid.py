@@ -23,7 +23,8 @@ import torch
 
 from pruninglib.data.cache import cached
 from pruninglib.data.images import read_grayscale, resize_square, standardize
-from pruninglib.data.root import ChecksumError, DataNotFoundError, cache_dir, resolve_data_root, verify_file
+from pruninglib.data.root import (ChecksumError, DataNotFoundError, cache_dir, read_checksums, resolve_data_root,
+                                  verify_file)
 from pruninglib.data.splits import connected_groups
 
 FOLDER = "covid-chestxray-dataset"
@@ -67,19 +68,6 @@ def file_table(rows: pd.DataFrame) -> pd.DataFrame:
     table["group"] = connected_groups([[f"file:{f}", *(f"patient:{p}" for p in ps)]
                                        for f, ps in zip(table["file"], table["patientids"])])
     return table
-
-
-def read_checksums(root: Path) -> dict[str, str]:
-    """``SHA256SUMS`` of the data root as {relative path: digest}."""
-    path = root / "SHA256SUMS"
-    if not path.is_file():
-        raise DataNotFoundError(f"no checksum list {path}: the images cannot be verified (see MANIFEST.md)")
-    sums = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            digest, name = line.split(maxsplit=1)
-            sums[name.strip().lstrip("*")] = digest
-    return sums
 
 
 @dataclass

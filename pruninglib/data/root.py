@@ -94,3 +94,16 @@ def verify_file(path: Path, expected_sha256: str) -> FileRecord:
             f"not the original; delete it and download again (or restore it from the source named in "
             f"MANIFEST.md)")
     return FileRecord(str(path), digest, True)
+
+
+def read_checksums(root: Path) -> dict[str, str]:
+    """``SHA256SUMS`` of the data root as {relative path: digest}."""
+    path = root / "SHA256SUMS"
+    if not path.is_file():
+        raise DataNotFoundError(f"no checksum list {path}: the images cannot be verified (see MANIFEST.md)")
+    sums = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            sums[name.strip().lstrip("*")] = digest
+    return sums

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from pruninglib.config import (PROFILES, ConfigBase, ConfigError, CovidCNNConfig, MLPMnistConfig, TheoryConfig,
-                               UNetDSBConfig, check)
-from pruninglib.experiments import covid_cnn, mlp_mnist, theory, unet_dsb2018
+                               UNetDSBConfig, VGGCifarConfig, check)
+from pruninglib.experiments import covid_cnn, mlp_mnist, theory, unet_dsb2018, vgg_cifar10
 from pruninglib.registry import Registry
 
 
@@ -42,5 +42,8 @@ CHAPTERS.register("theory")(Chapter(
 CHAPTERS.register("unet_dsb2018")(Chapter(
     "unet_dsb2018", "U-Net for nuclei instance segmentation: channel pruning through skip connections",
     "unet_dsb2018.ipynb", UNetDSBConfig, unet_dsb2018.PROFILES, unet_dsb2018.run))
+CHAPTERS.register("vgg_cifar10")(Chapter(
+    "vgg_cifar10", "VGG-16 on CIFAR-10: 60% of the filters removed", "vgg_cifar10.ipynb", VGGCifarConfig,
+    vgg_cifar10.PROFILES, vgg_cifar10.run))
 
 __all__ = ["CHAPTERS", "Chapter", "ConfigError"]

@@ -4,5 +4,7 @@ from pruninglib.models.cnn import CNN
 from pruninglib.models.layers import FoldableConv2d
 from pruninglib.models.mlp import MLP
 from pruninglib.models.unet import UNet
+from pruninglib.models.vgg import VGG16
 
-__all__ = ["MODELS", "Coupling", "Prunable", "build_model", "load_model", "save_model", "CNN", "FoldableConv2d", "MLP", "UNet"]
+__all__ = ["MODELS", "Coupling", "Prunable", "build_model", "load_model", "save_model", "CNN", "FoldableConv2d", "MLP",
+           "UNet", "VGG16"]

@@ -7,8 +7,9 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-VARIANT_ORDER = ["dense", "l2", "l1", "none"]
-PALETTE = {"dense": "#4d4d4d", "l2": "#1f77b4", "l1": "#d62728", "none": "#2ca02c"}
+VARIANT_ORDER = ["dense", "l2", "l1", "none", "l1_norm", "slimming"]
+PALETTE = {"dense": "#4d4d4d", "l2": "#1f77b4", "l1": "#d62728", "none": "#2ca02c", "l1_norm": "#9467bd",
+           "slimming": "#ff7f0e"}
 
 
 def _order(df: pd.DataFrame) -> list[str]:
@@ -16,18 +17,25 @@ def _order(df: pd.DataFrame) -> list[str]:
     return [v for v in VARIANT_ORDER if v in present] + [v for v in present if v not in VARIANT_ORDER]
 
 
-def node_death(dynamics: pd.DataFrame) -> Figure:
-    """Alive-node fraction per layer over epochs (mean and spread over seeds), one line per variant."""
+def node_death(dynamics: pd.DataFrame, columns: int | None = None) -> Figure:
+    """Alive-node fraction per layer over epochs (mean and spread over seeds), one line per variant; one panel
+    per layer, ``columns`` panels per row (default: all in one row)."""
     df = dynamics[dynamics["metric"] == "alive_fraction"]
     order = _order(df)
     layers = sorted(df["layer"].unique())
-    fig, axes = plt.subplots(1, len(layers), figsize=(4.2 * len(layers), 3.4), sharey=True, squeeze=False)
-    for ax, layer in zip(axes[0], layers):
+    ncol = min(columns or len(layers), len(layers))
+    nrow = -(-len(layers) // ncol)
+    w, h = (4.2, 3.4) if columns is None else (2.9, 2.5)  # one row of wide panels, or a grid of small ones
+    fig, grid = plt.subplots(nrow, ncol, figsize=(w * ncol, h * nrow), sharey=True, squeeze=False)
+    axes = list(grid.flat)
+    for ax in axes[len(layers):]:
+        ax.axis("off")
+    for ax, layer in zip(axes, layers):
         sns.lineplot(df[df["layer"] == layer], x="epoch", y="value", hue="variant", hue_order=order,
                      palette=PALETTE, errorbar="sd", marker="o", markersize=3, ax=ax)
         ax.set(title=layer, ylabel="fraction of nodes alive", ylim=(-0.02, 1.02))
         ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
-    for ax in axes[0][1:]:
+    for ax in axes[1:len(layers)]:
         ax.get_legend().remove()
     fig.tight_layout()
     return fig
@@ -89,18 +97,49 @@ def accuracy_vs_removed(dynamics: pd.DataFrame, summary: pd.DataFrame) -> Figure
     return fig
 
 
-def channels_kept(channels: pd.DataFrame) -> Figure:
+def channels_kept(channels: pd.DataFrame, title: str = "channels left after surgery, per block") -> Figure:
     """Channels kept per block (bars: mean over folds and seeds, with sd), one bar per variant; the black tick is
     the block's width before pruning. Columns: variant, layer, channels, kept."""
     order = _order(channels)
     layers = sorted(channels["layer"].unique())
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    fig, ax = plt.subplots(figsize=(max(6.4, 0.25 * len(layers) * len(order)), 3.8))
     sns.barplot(channels, x="layer", y="kept", hue="variant", hue_order=order, order=layers, palette=PALETTE,
                 errorbar="sd", ax=ax)
     widths = channels.groupby("layer")["channels"].max().reindex(layers)
     ax.scatter(range(len(layers)), widths, marker="_", s=900, color="black", zorder=5, label="before pruning")
-    ax.set(xlabel="", ylabel="channels kept", title="channels left after surgery, per block")
+    ax.set(xlabel="", ylabel="channels kept", title=title)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_vs_fraction_removed(curve: pd.DataFrame, target: float | None = None) -> Figure:
+    """Accuracy against the fraction of filters removed. Columns: method, kind, fraction_removed, accuracy.
+
+    Kinds: 'no fine-tuning (test)' (dashed lines: a baseline's filters removed at several fractions),
+    'during training, by epoch (val)' (thin lines: a stochastic run epoch by epoch), 'final, shrunk (test)'
+    (large markers: each method's final shrunk net). ``target`` draws a vertical line (e.g. 0.6)."""
+    fig, ax = plt.subplots(figsize=(7.0, 4.4))
+    order = [m for m in VARIANT_ORDER if m in set(curve["method"])]
+    for kind, style in (("no fine-tuning (test)", dict(ls="--", marker=".")),
+                        ("during training, by epoch (val)", dict(ls="-", lw=1, alpha=0.6, marker="."))):
+        d = curve[curve["kind"] == kind]
+        for m in order:
+            g = d[d["method"] == m].sort_values("epoch" if "epoch" in d and d["epoch"].notna().any()
+                                               else "fraction_removed")
+            if len(g):
+                ax.plot(g["fraction_removed"], g["accuracy"], color=PALETTE.get(m), **style)  # type: ignore[arg-type]
+    final = curve[curve["kind"] == "final, shrunk (test)"]
+    for m in order:
+        g = final[final["method"] == m]
+        ax.scatter(g["fraction_removed"], g["accuracy"], s=90, color=PALETTE.get(m), label=m, zorder=5,
+                   edgecolor="black", lw=0.6)
+    if target is not None:
+        ax.axvline(target, color="0.6", lw=0.8, ls=":")
+    ax.set(xlabel="fraction of conv filters removed", ylabel="accuracy", xlim=(-0.02, 1.0),
+           title="markers: final shrunk nets (test); dashed: baselines without fine-tuning;\n"
+                 "thin: stochastic runs epoch by epoch (validation)")
+    ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig
 

@@ -55,6 +55,15 @@ def l1_penalty(weights: Iterable[torch.Tensor], lam: float) -> torch.Tensor:
     return lam * sum(w.abs().sum() for w in weights)  # type: ignore[return-value]
 
 
+def bn_scale_l1(model: torch.nn.Module, lam: float) -> torch.Tensor:
+    """Network slimming's sparsity penalty (Liu et al. 2017): lam * sum |gamma| over the BatchNorm scales of every
+    coupling of ``model`` (its subgradient lam * sign(gamma) pushes whole channels' scales to zero)."""
+    norms = [model.get_submodule(c.norm).weight for c in model.couplings() if c.norm]  # type: ignore[operator]
+    if not norms:
+        raise ValueError(f"{type(model).__name__} has no BatchNorm in its couplings: network slimming needs one")
+    return l1_penalty(norms, lam)
+
+
 def penalty(name: str, weights: Iterable[torch.Tensor], lam: float) -> torch.Tensor:
     """Look up regularizer ``name`` and evaluate it; ``lam`` must be >= 0."""
     if lam < 0:

@@ -70,12 +70,14 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch
 def fit(model: nn.Module, train: Split, *, epochs: int, batch_size: int, optimizer: torch.optim.Optimizer,
         generator: torch.Generator, penalty: Callable[[nn.Module, FitState], torch.Tensor] | None = None,
         callbacks: Sequence[Callback] = (), checkpoint: str | Path | None = None, desc: str = "train",
-        progress: bool = True) -> FitState:
+        progress: bool = True, autocast: torch.dtype | None = None) -> FitState:
     """Train ``model`` in place (MUTATES it, the optimizer and the callbacks) with cross-entropy + ``penalty``.
 
     ``penalty(model, state)`` sees the fit state, so its strength may follow training progress.
     ``generator`` (CPU) shuffles the mini-batches. The learning rate follows :func:`cosine_schedule`.
     Returns the final :class:`FitState`; its ``resumed_from_epoch`` says whether a checkpoint was resumed.
+    ``autocast`` (e.g. ``torch.bfloat16`` on a GPU) runs the forward pass in mixed precision; the penalty, the
+    weights and the optimizer stay in float32 (bfloat16 needs no loss scaling).
     """
     steps_per_epoch = math.ceil(len(train) / batch_size)
     total = epochs * steps_per_epoch
@@ -100,7 +102,8 @@ def fit(model: nn.Module, train: Split, *, epochs: int, batch_size: int, optimiz
     while state.epoch < epochs:
         running, seen = 0.0, 0
         for x, y in train.batches(batch_size, generator):
-            loss = F.cross_entropy(model(x), y)
+            with torch.autocast(x.device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+                loss = F.cross_entropy(model(x), y)
             total_loss = loss + penalty(model, state) if penalty is not None else loss
             optimizer.zero_grad(set_to_none=True)
             total_loss.backward()
