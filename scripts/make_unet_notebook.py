@@ -3,11 +3,10 @@ defaults = the smoke profile, help text), so it cannot drift from the library. R
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbcells import code, md, notebook, parameters_cell
 
 from pruninglib.config import UNetDSBConfig
 from pruninglib.experiments.unet_dsb2018 import PROFILES
@@ -17,26 +16,6 @@ OUT = Path(__file__).resolve().parents[1] / "notebooks" / "unet_dsb2018.ipynb"
 TIMES = {"smoke": "about 35 s", "quick": "not measured (a third of the paper epochs, at 64 px)",
          "paper": "about 13 to 14 min"}
 
-
-def md(text: str, tags: list[str] | None = None):
-    return new_markdown_cell(text.strip("\n"), metadata={"tags": tags} if tags else {})
-
-
-def code(text: str, tags: list[str] | None = None):
-    return new_code_cell(text.strip("\n"), metadata={"tags": tags} if tags else {})
-
-
-def parameters_cell():
-    cfg, helps = UNetDSBConfig(), UNetDSBConfig.help()
-    lines = []
-    for f in dataclasses.fields(UNetDSBConfig):
-        value = getattr(cfg, f.name)
-        if isinstance(value, tuple):
-            value, kind = list(value), "list"
-        else:
-            kind = type(value).__name__
-        lines.append(f"{f.name}: {kind} = {value!r}  # {helps[f.name]}")
-    return code("\n".join(lines), ["parameters", "hide-input"])
 
 
 def _profile(name: str) -> str:
@@ -198,7 +177,7 @@ def build() -> nbformat.NotebookNode:
     intro = intro.replace("PROFILE_QUICK", _profile("quick")).replace("PROFILE_PAPER", _profile("paper"))
     cells = [
         md(intro),
-        parameters_cell(),
+        parameters_cell(UNetDSBConfig),
         md(DATA),
         code("""
 from IPython.display import Markdown, display
@@ -260,9 +239,7 @@ assert same
         code("import pandas as pd\npd.DataFrame(result.results['latency_ms'])", ["nbval-ignore-output"]),
         md(EXERCISES),
     ]
-    return new_notebook(cells=cells, metadata={"kernelspec": {"display_name": "Python 3", "language": "python",
-                                                              "name": "python3"},
-                                               "language_info": {"name": "python"}})
+    return notebook(cells)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from nbcells import code, md, parameters_cell
-from nbformat.v4 import new_notebook
+from nbcells import code, md, notebook, parameters_cell
 
 from pruninglib.config import VGGCifarConfig
 
@@ -266,9 +265,7 @@ pd.DataFrame(result.results["training_throughput"]).set_index("method")
 """, ["hide-input", "nbval-ignore-output"]),
         md(EXERCISES),
     ]
-    return new_notebook(cells=cells, metadata={"kernelspec": {"display_name": "Python 3", "language": "python",
-                                                              "name": "python3"},
-                                               "language_info": {"name": "python"}})
+    return notebook(cells)
 
 
 if __name__ == "__main__":
