@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from pruninglib.models.base import Prunable
-from pruninglib.models.layers import FoldableConv2d
+from pruninglib.models.layers import FlattenLinear, FoldableConv2d
 from pruninglib.pruning.nodes import dead_nodes
 from pruninglib.registry import Registry
 
@@ -86,6 +86,30 @@ def shrink_linear_in(layer: nn.Module, keep: torch.Tensor, constant: torch.Tenso
         new.weight.copy_(layer.weight[:, keep])
         new.bias.copy_(_bias_or_zeros(layer, layer.out_features) + layer.weight[:, ~keep] @ constant)
     return new
+
+
+@SHRINK_IN.register("FlattenLinear")
+def shrink_flatten_linear_in(layer: nn.Module, keep: torch.Tensor, constant: torch.Tensor) -> nn.Module:
+    """New FlattenLinear keeping input channels ``keep`` ((channels,)); each channel owns ``layer.group``
+    consecutive columns, and a dropped channel's constant reaches all of them, so it folds into the bias."""
+    assert isinstance(layer, FlattenLinear)
+    cols = keep.repeat_interleave(layer.group)
+    new = FlattenLinear(int(cols.sum()), layer.out_features, bias=True, group=layer.group,
+                        device=layer.weight.device, dtype=layer.weight.dtype)
+    with torch.no_grad():
+        new.weight.copy_(layer.weight[:, cols])
+        new.bias.copy_(_bias_or_zeros(layer, layer.out_features)
+                       + layer.weight[:, ~cols] @ constant.repeat_interleave(layer.group))
+    return new
+
+
+@SHRINK_OUT.register("FlattenLinear")
+def shrink_flatten_linear_out(layer: nn.Module, keep: torch.Tensor) -> tuple[nn.Module, torch.Tensor]:
+    """New FlattenLinear keeping output units ``keep``; also returns the dropped units' pre-activation (bias)."""
+    assert isinstance(layer, FlattenLinear)
+    new = FlattenLinear(layer.in_features, int(keep.sum()), bias=layer.bias is not None, group=layer.group,
+                        device=layer.weight.device, dtype=layer.weight.dtype)
+    return _keep_outputs(layer, new, keep)
 
 
 def _conv_like(layer: nn.Conv2d, in_channels: int, out_channels: int, bias: bool) -> nn.Conv2d:
