@@ -106,11 +106,11 @@ def _magnitude(model: nn.Module, schedule: dict[int, float], scope: str = "layer
 
 
 @PRUNERS.register("gated_crop")
-def _gated_crop(model: nn.Module, splits: dict[str, Any], bound: float, tau: float, eval_every: int,
-                on_crop: Callable[[int], None] | None = None) -> Callback:
+def _gated_crop(model: nn.Module, gate: Any, bound: float, tau: float, eval_every: int,
+                report: dict[str, Any] | None = None, on_crop: Callable[[int], None] | None = None) -> Callback:
     check_params(tau=tau)
-    return GatedCrop(model.prunable(), splits, bound=bound, tau=tau, eval_every=eval_every,  # type: ignore[operator]
-                     on_crop=on_crop)
+    return GatedCrop(model.prunable(), gate, bound=bound, tau=tau, eval_every=eval_every,  # type: ignore[operator]
+                     report=report, on_crop=on_crop)
 
 
 @PRUNERS.register("stochastic")

@@ -93,11 +93,13 @@ def test_gated_crop_crops_only_when_validation_accuracy_exceeds_the_bound_and_re
     model, split = tiny(), data()
     decay = RelevanceDecay(1e-3, 1.0, period=5)
     for bound, crops in ((1.0, 0), (0.0, 3)):  # accuracy can never exceed 1.0, and always exceeds 0.0 if > 0
-        cb = GatedCrop(model.prunable(), {"val": split}, bound=bound, tau=0.1, eval_every=2, on_crop=decay.reset)
+        cb = GatedCrop(model.prunable(), split, bound=bound, tau=0.1, eval_every=2, report={"test": split},
+                       on_crop=decay.reset)
         fit(model, split, epochs=3, batch_size=20, optimizer=make_optimizer("adam", model.parameters(), 1e-3),
             generator=torch.Generator().manual_seed(0), penalty=decay, callbacks=[cb, decay], progress=False,
             lr_schedule="constant")
         assert cb.crops == crops == sum(r["cropped"] for r in cb.rows) and len(cb.rows) == 3
+        assert all((r["test_accuracy"] == r["test_accuracy"]) == r["cropped"] for r in cb.rows)  # NaN unless cropped
         assert cb.mask.sparsity() == pytest.approx(1 - 0.9 ** crops, abs=0.02)
     assert decay.reset_step == 6
 
