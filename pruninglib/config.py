@@ -369,17 +369,18 @@ class GuidedMLPConfig(ConfigBase):
     phis: tuple[str, ...] = _help("per-unit penalties phi to run, each guided and unguided: 'l1' (||w||_1), "
                                   "'l2sq' (||w||_2^2), 'group' (||w||_2); a run without penalty always runs",
                                   GUIDED_PHIS)
-    lambda_l1: float = _help("lambda of the l1 variants", 2e-5)
-    lambda_l2sq: float = _help("lambda of the l2sq variants", 5e-4)
-    lambda_group: float = _help("lambda of the group variants", 5e-4)
-    guidance: str = _help("coefficients of the guided variants: 'linear' c_j = (j+1)/n, 'exp' "
-                          "c_j = exp(kappa ((j+1)/n - 1))", "linear")
+    lambda_l1: float = _help("lambda of the l1 variants (chosen on the validation split, 4 epochs, seed 0)", 1e-4)
+    lambda_l2sq: float = _help("lambda of the l2sq variants (chosen likewise)", 2e-3)
+    lambda_group: float = _help("lambda of the group variants (chosen likewise)", 5e-3)
+    guidance: str = _help("coefficients of the guided variants, scaled to mean 1 per layer: 'linear' c_j ~ (j+1)/n, "
+                          "'exp' c_j ~ exp(kappa ((j+1)/n - 1))", "linear")
     kappa: float = _help("growth rate of the 'exp' guidance (> 0)", 3.0)
     keep_fractions: tuple[float, ...] = _help("fractions of each hidden layer's units kept (largest fan-in norm) "
                                               "when measuring accuracy vs units kept, each in (0, 1]",
-                                              (1.0, 0.5, 0.25, 0.1))
+                                              (1.0, 0.5, 0.2, 0.1))
     chosen: str = _help("phi whose guided net, shrunk to chosen_keep, is saved and timed", "group")
-    chosen_keep: float = _help("fraction of hidden units kept in the saved shrunk net", 0.25)
+    chosen_keep: float = _help("fraction of hidden units kept in the saved shrunk net and in the headline "
+                               "comparisons (must be one of keep_fractions)", 0.2)
     latency_batches: tuple[int, ...] = _help("batch sizes at which latency is measured", (1, 64))
     device: str = _help("'auto' (GPU when there is one), 'cpu' or 'cuda'", "auto")
     data_root: str = _help("folder holding MNIST/raw; if empty, $PRUNINGLIB_DATA, then data/ in the repo", "")
@@ -405,4 +406,5 @@ class GuidedMLPConfig(ConfigBase):
         for f in self.keep_fractions:
             _check_float("keep_fractions", f, 0.0, 1.0, low_open=True)
         check(self.chosen in self.phis, "chosen", self.chosen, f"one of the phis {self.phis}")
-        _check_float("chosen_keep", self.chosen_keep, 0.0, 1.0, low_open=True)
+        check(self.chosen_keep in self.keep_fractions, "chosen_keep", self.chosen_keep,
+              f"one of keep_fractions {self.keep_fractions}")

@@ -4,8 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pruninglib.config import PROFILES, ConfigBase, ConfigError, CovidCNNConfig, MLPMnistConfig, check
-from pruninglib.experiments import covid_cnn, mlp_mnist
+from pruninglib.config import (PROFILES, ConfigBase, ConfigError, CovidCNNConfig, GuidedMLPConfig, MLPMnistConfig,
+                               RelevanceLeNetConfig, check)
+from pruninglib.experiments import covid_cnn, guided_mlp, mlp_mnist, relevance_lenet5
 from pruninglib.registry import Registry
 
 
@@ -36,5 +37,11 @@ CHAPTERS.register("mlp_mnist")(Chapter(
 CHAPTERS.register("covid_cnn")(Chapter(
     "covid_cnn", "COVID-19 chest X-ray CNN: 50% of the channels removed", "covid_cnn.ipynb", CovidCNNConfig,
     covid_cnn.PROFILES, covid_cnn.run))
+CHAPTERS.register("relevance_lenet5")(Chapter(
+    "relevance_lenet5", "Relevance-weighted decay and gated pruning of LeNet-5", "relevance_lenet5.ipynb",
+    RelevanceLeNetConfig, relevance_lenet5.PROFILES, relevance_lenet5.run))
+CHAPTERS.register("guided_mlp")(Chapter(
+    "guided_mlp", "Guided regularization (reconstruction) on the MNIST MLP", "guided_mlp.ipynb", GuidedMLPConfig,
+    guided_mlp.PROFILES, guided_mlp.run))
 
 __all__ = ["CHAPTERS", "Chapter", "ConfigError"]

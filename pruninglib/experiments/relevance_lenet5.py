@@ -173,3 +173,41 @@ def _headline(cfg: RelevanceLeNetConfig, table: pd.DataFrame, crops: pd.DataFram
                             "weight_sparsity": mean_std(last["sparsity"])} if len(last) else None,
         "targets": targets,
     }
+
+
+def crop_table(checkpoints: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std over seeds of sparsity, compression and accuracies, by number of earlier crops."""
+    g = checkpoints.groupby("crops_before")
+    out = pd.DataFrame({
+        "seeds": g.size(),
+        "weight sparsity %": (100 * g["sparsity"].mean()).round(2),
+        "compression x": g["compression"].mean().round(3),
+        "val accuracy %": [f"{100 * m:.2f} ± {100 * s:.2f}" for m, s in
+                           zip(g["val_accuracy"].mean(), g["val_accuracy"].std(ddof=1).fillna(0.0))],
+        "test accuracy %": [f"{100 * m:.2f} ± {100 * s:.2f}" for m, s in
+                            zip(g["test_accuracy"].mean(), g["test_accuracy"].std(ddof=1).fillna(0.0))],
+    })
+    out.index.name = "crops before"
+    return out
+
+
+def findings(result: RelevanceResult) -> str:
+    """The run's main observations as Markdown sentences, computed from its numbers (true at every profile)."""
+    r, t = result.results, result.summary
+    rel = t[t["variant"] == "relevance"]
+    ck = after_each_crop(result.crops)
+    n = len(r["seeds"])
+    lines = [f"Over {n} seed(s), the gate opened **{rel['crops'].mean():.1f} ± {rel['crops'].std(ddof=1) if n > 1 else 0:.1f}** "
+             f"times per run out of {len(result.crops) // max(n, 1)} evaluations, for a final weight sparsity of "
+             f"**{100 * rel['weight_sparsity'].mean():.1f}%** (compression "
+             f"{(1 / (1 - rel['weight_sparsity'])).mean():.2f}x) at a final test accuracy of "
+             f"**{100 * rel['test_accuracy'].mean():.2f}%**."]
+    if len(ck):
+        first = ck[ck["crops_before"] == 0]["step"]
+        lines.append(f"The first crop came after {first.mean():.0f} steps on average: the bound of "
+                     f"{100 * r['parameters']['bound']:.1f}% must first be reached by the dense net.")
+    dense = r["dense"]["value"]
+    if dense:
+        lines.append(f"Our dense LeNet-5 reached {100 * dense['mean']:.2f}% test accuracy after "
+                     f"{r['parameters']['epochs']} epoch(s); the authors report {100 * AUTHORS_DENSE:.2f}% after 120.")
+    return " ".join(lines)

@@ -8,11 +8,13 @@ they die first and the network keeps roughly its first k units per layer (struct
 ``W_{l,j}`` is the fan-in of unit j of layer l (row j of a Linear, filter j of a Conv). The coefficients
 (:func:`guidance`) are, for a layer of n units, j = 0..n-1:
 
-    linear: c_j = (j + 1) / n                      (1/n ... 1)
-    exp:    c_j = exp(kappa * (j + 1) / n) / exp(kappa)   (e^{-kappa(1 - 1/n)} ... 1)
+    linear: c_j proportional to (j + 1) / n
+    exp:    c_j proportional to exp(kappa * ((j + 1) / n - 1))
 
-both increasing in j and equal to 1 for the last unit; ``uniform`` (c_j = 1) gives the unguided penalty with
-the same phi. Worked example: n = 4, linear -> (0.25, 0.5, 0.75, 1.0).
+both increasing in j and scaled to mean 1 over the layer, so that a guided and an unguided run with the same
+lambda spend the same total penalty on a layer whose units have equal phi; ``uniform`` (c_j = 1) gives the
+unguided penalty with the same phi. Worked example: n = 4, linear -> (0.25, 0.5, 0.75, 1.0) / 0.625
+= (0.4, 0.8, 1.2, 1.6).
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ PHI = ("l1", "l2sq", "group")
 
 
 def guidance(n: int, schedule: str = "linear", kappa: float = 3.0) -> torch.Tensor:
-    """Coefficients (n,) of one layer's units, non-decreasing in the unit index (strictly, unless uniform)."""
+    """Coefficients (n,) of one layer's units, increasing in the unit index (constant if uniform), mean 1."""
     if schedule not in GUIDANCE:
         raise ValueError(f"guidance schedule = {schedule!r} is not allowed: one of {GUIDANCE}")
     if n < 1:
@@ -36,10 +38,12 @@ def guidance(n: int, schedule: str = "linear", kappa: float = 3.0) -> torch.Tens
     if schedule == "uniform":
         return torch.ones(n)
     if schedule == "linear":
-        return pos
-    if kappa <= 0:
+        raw = pos
+    elif kappa > 0:
+        raw = torch.exp(kappa * (pos - 1.0))
+    else:
         raise ValueError(f"kappa = {kappa!r} is not allowed: a number > 0")
-    return torch.exp(kappa * (pos - 1.0))
+    return raw / raw.mean()
 
 
 def layer_guidance(weights: Mapping[str, torch.Tensor], schedule: str, kappa: float = 3.0) -> dict[str, torch.Tensor]:
