@@ -5,4 +5,5 @@ from pruninglib.models.layers import FlattenLinear, FoldableConv2d
 from pruninglib.models.lenet import LeNet5
 from pruninglib.models.mlp import MLP
 
-__all__ = ["MODELS", "Coupling", "Prunable", "build_model", "load_model", "save_model", "CNN", "FoldableConv2d", "MLP", "FlattenLinear", "LeNet5"]
+__all__ = ["MODELS", "Coupling", "Prunable", "build_model", "load_model", "save_model", "CNN", "FoldableConv2d", "MLP",
+           "FlattenLinear", "LeNet5"]

@@ -87,7 +87,8 @@ class MagnitudePruning(KeepMask):
     """Han et al.: after each epoch named in ``schedule`` ({epoch: sparsity}), prune by magnitude to that sparsity
     (``scope`` 'layer' or 'global'; monotone, already-pruned weights stay pruned); always keep the mask."""
 
-    def __init__(self, weights: Mapping[str, torch.Tensor], schedule: Mapping[int, float], scope: str = "layer") -> None:
+    def __init__(self, weights: Mapping[str, torch.Tensor], schedule: Mapping[int, float],
+                 scope: str = "layer") -> None:
         if scope not in SCOPES:
             raise ValueError(f"scope = {scope!r} is not allowed: one of {SCOPES}")
         for epoch, s in schedule.items():
