@@ -324,7 +324,7 @@ class RelevanceLeNetConfig(ConfigBase):
                           "set)", 1000)
     test_size: int = _help("evaluate on the first N test images; 0 means all 10,000", 1000)
     gamma0: float = _help("penalty strength gamma right after a crop; decays linearly to 0 over one epoch", 1e-3)
-    alpha: float = _help("relevance scale: s = exp(-|g| / alpha) (the authors: 1)", 1.0)
+    alpha: float = _help("relevance scale alpha in the scores exp(-abs(g) / alpha); the authors: 1", 1.0)
     tau: float = _help("crop fraction: share of the remaining weights removed at each crop, in (0, 1)", 0.04)
     bound: float = _help("validation accuracy (fraction) that must be EXCEEDED for a crop (the authors: 0.98)", 0.3)
     eval_every: int = _help("optimizer steps between gate evaluations (the authors: 250)", 5)
