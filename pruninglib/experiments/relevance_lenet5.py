@@ -150,7 +150,7 @@ def _headline(cfg: RelevanceLeNetConfig, table: pd.DataFrame, crops: pd.DataFram
     formula_gap = float((ck["sparsity"] - (1 - (1 - cfg.tau) ** ck["crops_before"])).abs().max()) if len(ck) else 0.0
     last = ck.sort_values("step").groupby("seed").tail(1)
     targets = [
-        {"name": "sparsity after k crops minus 1-(1-tau)^k (largest |gap|, points)", "value": 100 * formula_gap,
+        {"name": "largest gap between the sparsity after k crops and 1-(1-tau)^k (points)", "value": 100 * formula_gap,
          "target": "<= 0.01", "met": bool(formula_gap <= 1e-4)},
         {"name": "final test accuracy of the cropped nets (%)", "value": 100 * float(rel["test_accuracy"].mean()),
          "target": ">= 98.0 (the bound B)", "met": bool(rel["test_accuracy"].mean() >= 0.98)},
