@@ -174,8 +174,8 @@ that we could check.
 | profile | command | wall time, 2 CPU cores | what it is |
 |---|---|---|---|
 | `smoke` | `pruninglib run guided_mlp --profile smoke` | about 30 s | 2,000 images, 2 epochs: tests only |
-| `quick` | `pruninglib run guided_mlp --profile quick` | about 5 min | 1 seed, 2 epochs |
-| `paper` | `pruninglib run guided_mlp --profile paper` | 15 to 25 min | 2 seeds, 4 epochs (this page) |
+| `quick` | `pruninglib run guided_mlp --profile quick` | 2 to 5 min | 1 seed, 2 epochs |
+| `paper` | `pruninglib run guided_mlp --profile paper` | 5 to 20 min | 2 seeds, 4 epochs (this page) |
 
 Times were measured on a shared 2-core machine; the run card below has this page's time. `PRUNINGLIB_DATA` must
 point at a folder holding `MNIST/raw/*.gz`. Add `-p NAME VALUE` to change any parameter of the cell below.
