@@ -214,6 +214,18 @@ whose fan-in is zero, an approximation otherwise), with no fine-tuning. The smal
 and is tested as is.
 """
 
+GUIDED_READING = r"""
+How to read the two figures together. A curve that stays flat while units are removed means that the removed
+units were already dead or nearly so; the point where it falls is the number of units the penalty left alive.
+Guidance can change two things: *which* units survive (the first ones, if the norm profile falls with the index)
+and *how many* (if the unequal coefficients empty more or fewer units than equal ones at the same average
+penalty). The headline table above says, per penalty, whether guided beat unguided at `chosen_keep`; where it did
+not, the norm profile shows why: a penalty that leaves a gradual slope instead of a cliff keeps many mid-sized
+units, and cutting those costs accuracy. Our reconstruction therefore supports the claim that guidance orders the
+units, and leaves open whether it removes more of them than the unguided penalty; the paper's own formula
+might differ exactly there.
+"""
+
 GUIDED_EXERCISES = r"""
 ## Exercises
 
@@ -332,6 +344,7 @@ result = guided_mlp.run(cfg)
         code("fig = mplots.unit_norms_by_index(result.norms)"),
         md(GUIDED_KEPT),
         code("fig = mplots.accuracy_vs_units_kept(result.kept)"),
+        md(GUIDED_READING),
         md("Test accuracy (%) by variant and fraction of hidden units kept (mean over seeds):"),
         code("guided_mlp.kept_table(result.kept)"),
         md("The saved net is the chosen guided variant shrunk to `chosen_keep` of its hidden units; "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as ticker
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
@@ -75,7 +76,10 @@ def accuracy_vs_units_kept(kept: pd.DataFrame) -> Figure:
         sns.lineplot(sub, x="kept_pct", y="acc", hue="coefficients", hue_order=["guided", "unguided"],
                      palette=["#1f77b4", "#d62728"], errorbar="sd", err_style="bars", marker="o", ms=4, ax=ax)
         sns.lineplot(none, x="kept_pct", y="acc", color="0.4", ls="--", errorbar=None, ax=ax, label="no penalty")
-        ax.set(title=phi, xscale="log", xlabel="hidden units kept (%)", ylabel="test accuracy (%)")
+        ax.set(title=phi, xscale="log", xlabel="hidden units kept (%, log scale)", ylabel="test accuracy (%)")
+        ax.set_xticks(sorted(df["kept_pct"].unique()))
+        ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        ax.minorticks_off()
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
