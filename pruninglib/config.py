@@ -319,15 +319,15 @@ class RelevanceLeNetConfig(ConfigBase):
     optimizer: str = _help("adam (the authors') or sgd (momentum 0.9, Nesterov)", "adam")
     lr: float = _help("learning rate, constant (the authors: Adam 1e-3)", 1e-3)
     train_subset: int = _help("use the first N training images; 0 means all 55,000 left after the validation split",
-                              2000)
+                              1000)
     val_size: int = _help("images held out from the MNIST training set for the gate (the authors used the test "
-                          "set)", 1000)
-    test_size: int = _help("evaluate on the first N test images; 0 means all 10,000", 1000)
+                          "set)", 500)
+    test_size: int = _help("evaluate on the first N test images; 0 means all 10,000", 500)
     gamma0: float = _help("penalty strength gamma right after a crop; decays linearly to 0 over one epoch", 1e-3)
     alpha: float = _help("relevance scale alpha in the scores exp(-abs(g) / alpha); the authors: 1", 1.0)
     tau: float = _help("crop fraction: share of the remaining weights removed at each crop, in (0, 1)", 0.04)
     bound: float = _help("validation accuracy (fraction) that must be EXCEEDED for a crop (the authors: 0.98)", 0.3)
-    eval_every: int = _help("optimizer steps between gate evaluations (the authors: 250)", 5)
+    eval_every: int = _help("optimizer steps between gate evaluations (the authors: 250)", 2)
     latency_batches: tuple[int, ...] = _help("batch sizes at which latency is measured", (1, 64))
     device: str = _help("'auto' (GPU when there is one), 'cpu' or 'cuda'", "auto")
     data_root: str = _help("folder holding MNIST/raw; if empty, $PRUNINGLIB_DATA, then data/ in the repo", "")
@@ -359,13 +359,13 @@ class GuidedMLPConfig(ConfigBase):
     profile: str = _help("name of the profile these values came from (smoke, quick, paper)", "smoke")
     seeds: tuple[int, ...] = _help("one run per seed for every variant", (0,))
     widths: tuple[int, ...] = _help("MLP layer widths, input first, classes last", (784, 300, 100, 10))
-    epochs: int = _help("training epochs per run", 2)
+    epochs: int = _help("training epochs per run", 1)
     batch_size: int = _help("mini-batch size", 128)
     optimizer: str = _help("sgd (momentum 0.9, Nesterov) or adam", "sgd")
     lr: float = _help("peak learning rate; cosine decay to 0 over all epochs", 0.1)
     train_subset: int = _help("use the first N training images; 0 means all 55,000 left after the validation split",
-                              2000)
-    val_size: int = _help("images held out from the MNIST training set for validation", 5000)
+                              1000)
+    val_size: int = _help("images held out from the MNIST training set for validation", 1000)
     phis: tuple[str, ...] = _help("per-unit penalties phi to run, each guided and unguided: 'l1' (||w||_1), "
                                   "'l2sq' (||w||_2^2), 'group' (||w||_2); a run without penalty always runs",
                                   GUIDED_PHIS)

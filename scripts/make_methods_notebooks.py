@@ -75,7 +75,7 @@ compression. `-p epochs 120 -p eval_every 250 -p seeds "[0,1,2,3,4]"` runs the a
 :class: tip
 | profile | command | wall time, 2 CPU cores | what it is |
 |---|---|---|---|
-| `smoke` | `pruninglib run relevance_lenet5 --profile smoke` | about 1 min | 2,000 images, bound 30%: tests only |
+| `smoke` | `pruninglib run relevance_lenet5 --profile smoke` | about 20 s | 1,000 images, bound 30%: tests only |
 | `quick` | `pruninglib run relevance_lenet5 --profile quick` | about 5 min | 1 seed, 1 epoch, dense reference |
 | `paper` | `pruninglib run relevance_lenet5 --profile paper` | 15 to 30 min | 3 seeds, 2 epochs, dense reference (this page) |
 
@@ -173,7 +173,7 @@ that we could check.
 :class: tip
 | profile | command | wall time, 2 CPU cores | what it is |
 |---|---|---|---|
-| `smoke` | `pruninglib run guided_mlp --profile smoke` | about 30 s | 2,000 images, 2 epochs: tests only |
+| `smoke` | `pruninglib run guided_mlp --profile smoke` | about 15 s | 1,000 images, 1 epoch: tests only |
 | `quick` | `pruninglib run guided_mlp --profile quick` | 2 to 5 min | 1 seed, 2 epochs |
 | `paper` | `pruninglib run guided_mlp --profile paper` | 5 to 20 min | 2 seeds, 4 epochs (this page) |
 

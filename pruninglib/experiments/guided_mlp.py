@@ -31,9 +31,9 @@ from pruninglib.training import fit, make_optimizer
 INPUT_SHAPE = (1, 28, 28)
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {},
-    "quick": {"profile": "quick", "seeds": [0], "epochs": 2, "train_subset": 0,
+    "quick": {"profile": "quick", "seeds": [0], "epochs": 2, "train_subset": 0, "val_size": 5000,
               "keep_fractions": [1.0, 0.5, 0.3, 0.2, 0.1, 0.05]},
-    "paper": {"profile": "paper", "seeds": [0, 1], "epochs": 4, "train_subset": 0,
+    "paper": {"profile": "paper", "seeds": [0, 1], "epochs": 4, "train_subset": 0, "val_size": 5000,
               "keep_fractions": [1.0, 0.75, 0.5, 0.3, 0.2, 0.1, 0.05]},
 }
 
