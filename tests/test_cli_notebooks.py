@@ -108,11 +108,30 @@ def _check_vgg_cifar10(r):
     assert r["shrunk"]["max_abs_diff_vs_masked"] <= 1e-6
 
 
+def _check_relevance_lenet5(r):
+    _check_shrunk(r)
+    assert r["relevance"]["crops"]["mean"] >= 1, "the smoke bound is low so that the gate opens"
+    sparsity, crops, tau = r["relevance"]["weight_sparsity"]["mean"], r["relevance"]["crops"]["mean"], 0.04
+    assert abs(sparsity - (1 - (1 - tau) ** crops)) <= 1e-4
+    assert r["targets"][0]["met"] and r["shrunk"]["max_abs_diff_vs_masked"] <= 1e-5
+    assert set(r["latency_ms"]["shrunk"]) == {"batch_1", "batch_64"}
+
+
+def _check_guided_mlp(r):
+    assert set(r["variants"]) == {"none"} | {f"{p} {g}" for p in ("l1", "l2sq", "group")
+                                             for g in ("guided", "unguided")}
+    assert load_model(r["shrunk_model_path"]).widths[1:3] == (60, 20)  # 20% of 300 and 100 hidden units kept
+    assert len(r["targets"]) == 7 and r["keep"] == 0.2
+    assert set(r["latency_ms"]["shrunk"]) == {"batch_1", "batch_64"}
+
+
 CHAPTER_CHECKS = {"mlp_mnist": ("mnist_root", _check_mlp_mnist),
                   "covid_cnn": ("covid_root", _check_covid_cnn),
                   "theory": ("mnist_root", _check_theory),
                   "unet_dsb2018": ("dsb_root", _check_unet_dsb2018),
-                  "vgg_cifar10": ("cifar_root", _check_vgg_cifar10)}
+                  "vgg_cifar10": ("cifar_root", _check_vgg_cifar10),
+                  "relevance_lenet5": ("mnist_root", _check_relevance_lenet5),
+                  "guided_mlp": ("mnist_root", _check_guided_mlp)}
 
 
 def test_every_chapter_has_an_end_to_end_check():

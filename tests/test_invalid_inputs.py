@@ -70,6 +70,16 @@ INVALID = [
      "parameter 'train_subset' = 49900 is not allowed: at most 49500 (the training images left after val_size), "
      "or 0 for all"),
     ("run vgg_cifar10 -p augment yes", "parameter 'augment' = 'yes' is not allowed: true or false"),
+    ("run relevance_lenet5 -p tau 1.0", "parameter 'tau' = 1.0 is not allowed: a number in (0.0, 1.0)"),
+    ("run relevance_lenet5 -p tau 0", "parameter 'tau' = 0 is not allowed: a number in (0.0, 1.0)"),
+    ("run relevance_lenet5 -p alpha 0", "parameter 'alpha' = 0 is not allowed: a number in (0.0, 1000000.0]"),
+    ("run relevance_lenet5 -p gamma0 -0.001", "parameter 'gamma0' = -0.001 is not allowed: a number in [0.0, 1.0]"),
+    ("run relevance_lenet5 -p bound 98", "parameter 'bound' = 98 is not allowed: a number in [0.0, 1.0]"),
+    ("run guided_mlp -p lambda_group -0.1", "parameter 'lambda_group' = -0.1 is not allowed: a number in [0.0, 1.0]"),
+    ('run guided_mlp -p phis ["l1","l0"]',
+     "parameter 'phis' = ('l1', 'l0') is not allowed: distinct names from l1, l2sq, group"),
+    ("run guided_mlp -p guidance random", "parameter 'guidance' = 'random' is not allowed: one of 'linear', 'exp'"),
+    ("run guided_mlp -p kappa 0", "parameter 'kappa' = 0 is not allowed: a number in (0.0, 50.0]"),
     ("run mlp_mnist -p data_root /nonexistent/data",
      "data root /nonexistent/data (argument data_root) does not exist; create it, or point $PRUNINGLIB_DATA / "
      "data_root at the folder that holds the data sets (for example ../shared/data)"),

@@ -5,12 +5,13 @@ import pytest
 
 from pruninglib.config import ConfigError, CovidCNNConfig, MLPMnistConfig
 from pruninglib.experiments import CHAPTERS
-from pruninglib.models import build_model
+from pruninglib.models import MODELS, build_model
 from pruninglib.regularizers import penalty
 
 
 def test_unknown_model_and_regularizer():
-    with pytest.raises(ValueError, match="unknown model 'resnet'; allowed: cnn, mlp"):
+    assert {"cnn", "lenet5", "mlp"} <= set(MODELS.names())
+    with pytest.raises(ValueError, match=f"unknown model 'resnet'; allowed: {', '.join(MODELS.names())}$"):
         build_model({"name": "resnet", "kwargs": {}})
     with pytest.raises(ValueError, match="unknown regularizer 'l3'"):
         penalty("l3", [], 0.1)

@@ -4,9 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pruninglib.config import (PROFILES, ConfigBase, ConfigError, CovidCNNConfig, MLPMnistConfig, TheoryConfig,
-                               UNetDSBConfig, VGGCifarConfig, check)
-from pruninglib.experiments import covid_cnn, mlp_mnist, theory, unet_dsb2018, vgg_cifar10
+from pruninglib.config import (PROFILES, ConfigBase, ConfigError, CovidCNNConfig, GuidedMLPConfig, MLPMnistConfig,
+                               RelevanceLeNetConfig, TheoryConfig, UNetDSBConfig, VGGCifarConfig, check)
+from pruninglib.experiments import (covid_cnn, guided_mlp, mlp_mnist, relevance_lenet5, theory, unet_dsb2018,
+                                    vgg_cifar10)
 from pruninglib.registry import Registry
 
 
@@ -45,5 +46,11 @@ CHAPTERS.register("unet_dsb2018")(Chapter(
 CHAPTERS.register("vgg_cifar10")(Chapter(
     "vgg_cifar10", "VGG-16 on CIFAR-10: 60% of the filters removed", "vgg_cifar10.ipynb", VGGCifarConfig,
     vgg_cifar10.PROFILES, vgg_cifar10.run))
+CHAPTERS.register("relevance_lenet5")(Chapter(
+    "relevance_lenet5", "Relevance-weighted decay and gated pruning of LeNet-5", "relevance_lenet5.ipynb",
+    RelevanceLeNetConfig, relevance_lenet5.PROFILES, relevance_lenet5.run))
+CHAPTERS.register("guided_mlp")(Chapter(
+    "guided_mlp", "Guided regularization (reconstruction) on the MNIST MLP", "guided_mlp.ipynb", GuidedMLPConfig,
+    guided_mlp.PROFILES, guided_mlp.run))
 
 __all__ = ["CHAPTERS", "Chapter", "ConfigError"]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import pandas as pd
 import torch
 from torch import nn
 
@@ -101,3 +102,9 @@ def out_path(out_dir: str, *parts: str) -> Path:
     p = Path(out_dir).joinpath(*parts)
     p.parent.mkdir(parents=True, exist_ok=True)
     return p
+
+
+def mean_std(values: pd.Series) -> dict[str, Any]:
+    """Mean, sample standard deviation (0 for one value) and the values per seed, for results.json."""
+    return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            "per_seed": [float(v) for v in values]}

@@ -19,6 +19,7 @@ from pruninglib.config import MLPMnistConfig
 from pruninglib.data import Dataset, load_mnist, pick_device
 from pruninglib.experiments.common import (RunRecord, latencies, model_metrics, out_path, seeded,
                                            shrink_and_prove, timer)
+from pruninglib.experiments.common import mean_std as _mean_std
 from pruninglib.models import MLP, save_model
 from pruninglib.pruning import node_summary
 from pruninglib.regularizers import penalty
@@ -71,11 +72,6 @@ def _train(cfg: MLPMnistConfig, data: Dataset, variant: str, seed: int, device: 
                                               else lam * cfg.reg_after_ramp),
                 callbacks=callbacks, checkpoint=checkpoint, desc=f"{variant} seed {seed}", progress=progress)
     return model, tracker.rows, state.resumed_from_epoch
-
-
-def _mean_std(values: pd.Series) -> dict[str, Any]:
-    return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-            "per_seed": [float(v) for v in values]}
 
 
 def run(cfg: MLPMnistConfig, progress: bool = True) -> MLPResult:

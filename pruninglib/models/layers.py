@@ -67,3 +67,18 @@ class FoldableConv2d(nn.Conv2d):
     def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> "FoldableConv2d":
         self._cache = {}  # .to(), .double(), .cuda() invalidate the cached maps
         return super()._apply(fn, *args, **kwargs)
+
+
+class FlattenLinear(nn.Linear):
+    """``nn.Linear`` whose inputs are flattened (C, H, W) feature maps: input ``c * group + k`` is position ``k``
+    of channel ``c`` (``group`` = H * W). Only surgery needs to know: dropping input channel ``c`` drops its
+    ``group`` consecutive columns, and a dead channel's constant reaches all of them (pooling keeps it constant).
+    The forward pass is a plain Linear on (N, C * group) inputs.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, group: int = 1,
+                 **kwargs: Any) -> None:
+        if group < 1 or in_features % group:
+            raise ValueError(f"group = {group} is not allowed: a positive divisor of in_features = {in_features}")
+        super().__init__(in_features, out_features, bias, **kwargs)
+        self.group = group

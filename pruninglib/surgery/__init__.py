@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from pruninglib.models.base import Prunable
-from pruninglib.models.layers import FoldableConv2d
+from pruninglib.models.layers import FlattenLinear, FoldableConv2d
 from pruninglib.pruning.nodes import dead_nodes
 from pruninglib.registry import Registry
 
@@ -86,6 +86,30 @@ def shrink_linear_in(layer: nn.Module, keep: torch.Tensor, constant: torch.Tenso
         new.weight.copy_(layer.weight[:, keep])
         new.bias.copy_(_bias_or_zeros(layer, layer.out_features) + layer.weight[:, ~keep] @ constant)
     return new
+
+
+@SHRINK_IN.register("FlattenLinear")
+def shrink_flatten_linear_in(layer: nn.Module, keep: torch.Tensor, constant: torch.Tensor) -> nn.Module:
+    """New FlattenLinear keeping input channels ``keep`` ((channels,)); each channel owns ``layer.group``
+    consecutive columns, and a dropped channel's constant reaches all of them, so it folds into the bias."""
+    assert isinstance(layer, FlattenLinear)
+    cols = keep.repeat_interleave(layer.group)
+    new = FlattenLinear(int(cols.sum()), layer.out_features, bias=True, group=layer.group,
+                        device=layer.weight.device, dtype=layer.weight.dtype)
+    with torch.no_grad():
+        new.weight.copy_(layer.weight[:, cols])
+        new.bias.copy_(_bias_or_zeros(layer, layer.out_features)
+                       + layer.weight[:, ~cols] @ constant.repeat_interleave(layer.group))
+    return new
+
+
+@SHRINK_OUT.register("FlattenLinear")
+def shrink_flatten_linear_out(layer: nn.Module, keep: torch.Tensor) -> tuple[nn.Module, torch.Tensor]:
+    """New FlattenLinear keeping output units ``keep``; also returns the dropped units' pre-activation (bias)."""
+    assert isinstance(layer, FlattenLinear)
+    new = FlattenLinear(layer.in_features, int(keep.sum()), bias=layer.bias is not None, group=layer.group,
+                        device=layer.weight.device, dtype=layer.weight.dtype)
+    return _keep_outputs(layer, new, keep)
 
 
 def _conv_like(layer: nn.Conv2d, in_channels: int, out_channels: int, bias: bool) -> nn.Conv2d:
@@ -176,6 +200,13 @@ for _name in ("BatchNorm1d", "BatchNorm2d"):
     SHRINK_NORM.register(_name)(shrink_batchnorm)
 
 
+def _input_units(consumer: nn.Module) -> int:
+    """How many input units (channels) a consumer has: a FlattenLinear's ``group`` columns are one unit."""
+    if isinstance(consumer, nn.Linear):
+        return consumer.in_features // getattr(consumer, "group", 1)
+    return consumer.in_channels
+
+
 class InputLayout:
     """Where each producer's channels sit in each consumer's input while surgery removes them.
 
@@ -239,7 +270,7 @@ def shrink(model: nn.Module, dead: dict[str, torch.Tensor] | None = None) -> nn.
         constant = ACTIVATIONS[c.activation](value)
         for k, name in enumerate(c.consumers):
             consumer = new.get_submodule(name)
-            n_in = consumer.in_features if isinstance(consumer, nn.Linear) else consumer.in_channels
+            n_in = _input_units(consumer)
             keep_in = layout.keep_inputs(name, n_in, c.offsets[k] if c.offsets else None, keep.to(constant.device))
             try:
                 new.set_submodule(name, SHRINK_IN.get(type(consumer).__name__)(consumer, keep_in, constant))

@@ -38,7 +38,8 @@ def targets_table(results: dict[str, Any]) -> str:
     """The chapter's targets with the value obtained and whether each was met."""
     lines = ["| target | obtained | required | met |", "|---|---|---|---|"]
     for t in results["targets"]:
-        lines.append(f"| {t['name']} | {t['value']:.2f} | {t['target']} | {'yes' if t['met'] else '**no**'} |")
+        name = t["name"].replace("|", "\\|")  # a pipe in a name would split the row into extra cells
+        lines.append(f"| {name} | {t['value']:.2f} | {t['target']} | {'yes' if t['met'] else '**no**'} |")
     return "\n".join(lines)
 
 

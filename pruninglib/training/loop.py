@@ -25,6 +25,8 @@ class FitState:
     """What callbacks see. ``step`` counts optimizer steps from 1; ``epoch`` counts finished epochs.
 
     ``resumed_from_epoch`` is the epoch a checkpoint was loaded at (None when training started afresh).
+    ``loss`` is the current mini-batch's data loss, with its graph, while the penalty is computed (a penalty
+    that needs the data gradient, such as relevance-weighted decay, differentiates it); None otherwise.
     """
 
     model: nn.Module
@@ -33,6 +35,7 @@ class FitState:
     step: int
     total_steps: int
     resumed_from_epoch: int | None = None
+    loss: torch.Tensor | None = None
 
     @property
     def progress(self) -> float:
@@ -70,18 +73,22 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch
 def fit(model: nn.Module, train: Split, *, epochs: int, batch_size: int, optimizer: torch.optim.Optimizer,
         generator: torch.Generator, penalty: Callable[[nn.Module, FitState], torch.Tensor] | None = None,
         callbacks: Sequence[Callback] = (), checkpoint: str | Path | None = None, desc: str = "train",
-        progress: bool = True, autocast: torch.dtype | None = None) -> FitState:
+        progress: bool = True, lr_schedule: str = "cosine", autocast: torch.dtype | None = None) -> FitState:
     """Train ``model`` in place (MUTATES it, the optimizer and the callbacks) with cross-entropy + ``penalty``.
 
     ``penalty(model, state)`` sees the fit state, so its strength may follow training progress.
-    ``generator`` (CPU) shuffles the mini-batches. The learning rate follows :func:`cosine_schedule`.
+    ``generator`` (CPU) shuffles the mini-batches. The learning rate follows :func:`cosine_schedule`
+    (``lr_schedule`` 'cosine') or stays at the optimizer's lr ('constant').
     Returns the final :class:`FitState`; its ``resumed_from_epoch`` says whether a checkpoint was resumed.
     ``autocast`` (e.g. ``torch.bfloat16`` on a GPU) runs the forward pass in mixed precision; the penalty, the
     weights and the optimizer stay in float32 (bfloat16 needs no loss scaling).
     """
     steps_per_epoch = math.ceil(len(train) / batch_size)
     total = epochs * steps_per_epoch
-    scheduler = cosine_schedule(optimizer, total)
+    if lr_schedule not in ("cosine", "constant"):
+        raise ValueError(f"lr_schedule = {lr_schedule!r} is not allowed: 'cosine' or 'constant'")
+    scheduler = (cosine_schedule(optimizer, total) if lr_schedule == "cosine"
+                 else torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0))
     state = FitState(model, optimizer, epoch=0, step=0, total_steps=total)
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
@@ -104,7 +111,12 @@ def fit(model: nn.Module, train: Split, *, epochs: int, batch_size: int, optimiz
         for x, y in train.batches(batch_size, generator):
             with torch.autocast(x.device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
                 loss = F.cross_entropy(model(x), y)
-            total_loss = loss + penalty(model, state) if penalty is not None else loss
+            if penalty is not None:
+                state.loss = loss
+                total_loss = loss + penalty(model, state)
+                state.loss = None
+            else:
+                total_loss = loss
             optimizer.zero_grad(set_to_none=True)
             total_loss.backward()
             optimizer.step()
