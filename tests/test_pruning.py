@@ -121,3 +121,21 @@ def test_dead_nodes_are_rows_of_zero_fan_in():
     dead = dead_nodes(model)
     assert dead["hidden 1"].nonzero().flatten().tolist() == [1, 4]
     assert dead["hidden 2"].nonzero().flatten().tolist() == [2]
+
+
+def test_zeroing_probabilities_stay_in_unit_interval_when_the_sum_of_f_underflows():
+    """Surviving weights ~95 scales out: f sums to a denormal, n_zero / sum overflows; p must still be in [0, 1]
+    (this once produced NaN and a bare torch.bernoulli error mid-run)."""
+    w = torch.tensor([1.0, 1.1, 0.0])
+    alive = torch.tensor([True, True, False])
+    factor = 1.0 / (95 * float(torch.tensor([1.0, 1.1]).std()))
+    p = zeroing_probabilities(w, alive, 1, "laplace", "std", factor)
+    assert bool(torch.isfinite(p).all()) and float(p.min()) >= 0 and float(p.max()) <= 1
+    assert float(p[0]) == 1.0 and float(p[2]) == 0.0
+
+
+def test_prune_stochastic_names_the_layer_when_weights_are_not_finite():
+    w = {"fc.weight": torch.tensor([0.1, float("nan"), 0.3, 0.2])}
+    mask = Mask({"fc.weight": torch.ones(4, dtype=torch.bool)})
+    with pytest.raises(FloatingPointError, match="'fc.weight'.*not all finite"):
+        prune_stochastic(w, mask, {"fc.weight": 0.5}, generator=torch.Generator().manual_seed(0))

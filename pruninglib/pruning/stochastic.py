@@ -64,7 +64,13 @@ def zeroing_probabilities(w: torch.Tensor, alive: torch.Tensor, n_zero: float, f
     total = f.sum()
     if n_zero <= 0 or total <= 0:
         return torch.zeros_like(f)
-    return (f * (n_zero / total)).clamp_(max=1.0)
+    rate = n_zero / total
+    if not torch.isfinite(rate):
+        # Every surviving weight lies far out in the tail of f (|w| around 90 scales or more), so the sum of f is
+        # a denormal number and n_zero / total overflows; f * inf would give inf, and 0 * inf NaN. f / total stays
+        # in [0, 1]. (The usual path keeps f * rate, so runs made before this branch existed draw the same masks.)
+        return ((f / total) * n_zero).clamp_(max=1.0)
+    return (f * rate).clamp_(max=1.0)
 
 
 def prune_stochastic(weights: Mapping[str, torch.Tensor], mask: Mask, target_sparsity: Mapping[str, float], *,
@@ -88,6 +94,9 @@ def prune_stochastic(weights: Mapping[str, torch.Tensor], mask: Mask, target_spa
             out[name] = alive
             continue
         p = zeroing_probabilities(w, alive, n_zero, form, scale, factor)
+        if not bool(torch.isfinite(p).all()):
+            raise FloatingPointError(f"stochastic pruning of {name!r}: its surviving weights are not all finite "
+                                     f"(training diverged); lower the learning rate or the regularizer")
         z = torch.bernoulli(p, generator=generator).bool()
         out[name] = alive & ~z
     return Mask(out)
