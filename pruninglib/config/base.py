@@ -131,7 +131,20 @@ def _check_common(cfg: Any) -> None:
     _check_choice("optimizer", cfg.optimizer, OPTIMIZERS)
     _check_float("lr", cfg.lr, 0.0, 10.0, low_open=True)
     _check_mnist_split(cfg)
-    check(isinstance(cfg.latency_batches, tuple) and len(cfg.latency_batches) > 0
-          and all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in cfg.latency_batches),
-          "latency_batches", cfg.latency_batches, "a non-empty list of positive integers")
+    _check_latency_device(cfg)
+
+
+def _check_latency_device(cfg: Any) -> None:
+    """latency_batches (when the config has it) and device."""
+    if hasattr(cfg, "latency_batches"):
+        check(isinstance(cfg.latency_batches, tuple) and len(cfg.latency_batches) > 0
+              and all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in cfg.latency_batches),
+              "latency_batches", cfg.latency_batches, "a non-empty list of positive integers")
     _check_choice("device", cfg.device, ("auto", "cpu", "cuda"))
+
+
+def _check_zeroing(cfg: Any) -> None:
+    """The shape of the stochastic-zeroing probability p(w): prune_form, prune_scale, prune_factor."""
+    _check_choice("prune_form", cfg.prune_form, PRUNE_FORMS)
+    _check_choice("prune_scale", cfg.prune_scale, SCALES)
+    _check_float("prune_factor", cfg.prune_factor, 0.0, 100.0, low_open=True)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pruninglib.config.base import (_check_choice, _check_float, _check_int, _check_pruning, _help, check,
-                                    ConfigBase, OPTIMIZERS, PROFILES, PRUNE_FORMS, SCALES)
+from pruninglib.config.base import (_check_choice, _check_float, _check_int, _check_latency_device, _check_pruning,
+                                    _check_seeds, _check_zeroing, _help, check, ConfigBase, OPTIMIZERS, PROFILES)
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,7 @@ class CovidCNNConfig(ConfigBase):
         check(self.folds <= 10, "folds", self.folds, "an integer from 2 to 10 (the subset has only 50 non-COVID "
                                                     "images)")
         _check_int("fold_seed", self.fold_seed, 0)
-        check(isinstance(self.seeds, tuple) and len(self.seeds) > 0
-              and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds),
-              "seeds", self.seeds, "a non-empty list of non-negative integers")
+        _check_seeds("seeds", self.seeds)
         _check_int("image_size", self.image_size, 32)
         check(self.image_size <= 256, "image_size", self.image_size, "an integer from 32 to 256 (CPU budget)")
         check(isinstance(self.channels, tuple) and len(self.channels) >= 1
@@ -90,15 +88,10 @@ class CovidCNNConfig(ConfigBase):
         _check_float("augment_intensity", self.augment_intensity, 0.0, 1.0, high_open=True)
         check(isinstance(self.penalize_bn_scale, bool), "penalize_bn_scale", self.penalize_bn_scale,
               "true or false")
-        _check_choice("prune_form", self.prune_form, PRUNE_FORMS)
-        _check_choice("prune_scale", self.prune_scale, SCALES)
-        _check_float("prune_factor", self.prune_factor, 0.0, 100.0, low_open=True)
+        _check_zeroing(self)
         n = len(self.channels) + 1
         _check_pruning(self, n, f"one value per prunable weight: {n - 1} conv blocks and the head ({n} values)")
         _check_float("threshold", self.threshold, 0.0, 1.0, low_open=True, high_open=True)
         _check_int("bootstrap", self.bootstrap, 10)
         _check_float("ci_level", self.ci_level, 0.5, 1.0, high_open=True)
-        check(isinstance(self.latency_batches, tuple) and len(self.latency_batches) > 0
-              and all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in self.latency_batches),
-              "latency_batches", self.latency_batches, "a non-empty list of positive integers")
-        _check_choice("device", self.device, ("auto", "cpu", "cuda"))
+        _check_latency_device(self)

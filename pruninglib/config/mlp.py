@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pruninglib.config.base import (_check_choice, _check_float, _check_int, _check_pruning, _help, check,
-                                    ConfigBase, OPTIMIZERS, PROFILES, PRUNE_FORMS, SCALES)
+from pruninglib.config.base import (_check_choice, _check_float, _check_int, _check_latency_device, _check_pruning,
+                                    _check_seeds, _check_zeroing, _help, check, ConfigBase, OPTIMIZERS, PROFILES)
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,7 @@ class MLPMnistConfig(ConfigBase):
     def __post_init__(self) -> None:
         self._lists_to_tuples()
         _check_choice("profile", self.profile, PROFILES)
-        check(isinstance(self.seeds, tuple) and len(self.seeds) > 0
-              and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds),
-              "seeds", self.seeds, "a non-empty list of non-negative integers")
+        _check_seeds("seeds", self.seeds)
         check(isinstance(self.widths, tuple) and len(self.widths) >= 3
               and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in self.widths),
               "widths", self.widths, "a list of at least 3 positive integers (input, hidden..., classes)")
@@ -64,13 +62,8 @@ class MLPMnistConfig(ConfigBase):
         _check_int("train_subset", self.train_subset, 0)
         _check_int("val_size", self.val_size, 1)
         check(self.val_size < 60000, "val_size", self.val_size, "fewer than the 60,000 MNIST training images")
-        _check_choice("prune_form", self.prune_form, PRUNE_FORMS)
-        _check_choice("prune_scale", self.prune_scale, SCALES)
-        _check_float("prune_factor", self.prune_factor, 0.0, 100.0, low_open=True)
+        _check_zeroing(self)
         n_layers = len(self.widths) - 1
         _check_pruning(self, n_layers, f"one value per linear layer ({n_layers} for these widths)")
         _check_int("sample_nodes", self.sample_nodes, 0)
-        check(isinstance(self.latency_batches, tuple) and len(self.latency_batches) > 0
-              and all(isinstance(b, int) and b >= 1 for b in self.latency_batches),
-              "latency_batches", self.latency_batches, "a non-empty list of positive integers")
-        _check_choice("device", self.device, ("auto", "cpu", "cuda"))
+        _check_latency_device(self)

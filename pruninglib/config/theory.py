@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pruninglib.config.base import (_check_choice, _check_float, _check_int, _help, check, ConfigBase, PROFILES,
-                                    PRUNE_FORMS, SCALES)
+from pruninglib.config.base import (_check_choice, _check_float, _check_int, _check_latency_device, _check_seeds,
+                                    _check_zeroing, _help, check, ConfigBase, PROFILES)
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,7 @@ class TheoryConfig(ConfigBase):
     def __post_init__(self) -> None:
         self._lists_to_tuples()
         _check_choice("profile", self.profile, PROFILES)
-        check(isinstance(self.seeds, tuple) and len(self.seeds) > 0
-              and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds),
-              "seeds", self.seeds, "a non-empty list of non-negative integers")
+        _check_seeds("seeds", self.seeds)
         _check_float("scalar_w0", self.scalar_w0, -100.0, 100.0)
         check(self.scalar_w0 != 0, "scalar_w0", self.scalar_w0, "a non-zero number in [-100.0, 100.0]")
         _check_float("scalar_lr", self.scalar_lr, 0.0, 1.0, low_open=True)
@@ -84,9 +82,7 @@ class TheoryConfig(ConfigBase):
               "target_sparsity", self.target_sparsity, "two values: the hidden layer, then the output layer")
         for s in self.target_sparsity:
             _check_float("target_sparsity", s, 0.0, 1.0, high_open=True)
-        _check_choice("prune_form", self.prune_form, PRUNE_FORMS)
-        _check_choice("prune_scale", self.prune_scale, SCALES)
-        _check_float("prune_factor", self.prune_factor, 0.0, 100.0, low_open=True)
+        _check_zeroing(self)
         _check_float("ramp_start", self.ramp_start, 0.0, 1.0)
         _check_float("ramp_end", self.ramp_end, 0.0, 1.0)
         check(self.ramp_end > self.ramp_start, "ramp_end", self.ramp_end,
@@ -96,4 +92,4 @@ class TheoryConfig(ConfigBase):
               and all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in self.bn_channels),
               "bn_channels", self.bn_channels, "1 to 3 positive integers (28x28 images allow 3 blocks)")
         _check_int("bn_epochs", self.bn_epochs, 1)
-        _check_choice("device", self.device, ("auto", "cpu", "cuda"))
+        _check_latency_device(self)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pruninglib.config.base import (_check_choice, _check_float, _check_int, _check_pruning, _help, check,
-                                    ConfigBase, OPTIMIZERS, PROFILES, PRUNE_FORMS, SCALES)
+from pruninglib.config.base import (_check_choice, _check_float, _check_int, _check_latency_device, _check_pruning,
+                                    _check_seeds, _check_zeroing, _help, check, ConfigBase, OPTIMIZERS, PROFILES)
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,7 @@ class UNetDSBConfig(ConfigBase):
     def __post_init__(self) -> None:
         self._lists_to_tuples()
         _check_choice("profile", self.profile, PROFILES)
-        check(isinstance(self.seeds, tuple) and len(self.seeds) > 0
-              and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds),
-              "seeds", self.seeds, "a non-empty list of non-negative integers")
+        _check_seeds("seeds", self.seeds)
         _check_int("depth", self.depth, 1)
         check(self.depth <= 5, "depth", self.depth, "an integer from 1 to 5")
         _check_int("base", self.base, 1)
@@ -86,15 +84,10 @@ class UNetDSBConfig(ConfigBase):
         _check_float("lr", self.lr, 0.0, 10.0, low_open=True)
         check(isinstance(self.penalize_bn_scale, bool), "penalize_bn_scale", self.penalize_bn_scale,
               "true or false")
-        _check_choice("prune_form", self.prune_form, PRUNE_FORMS)
-        _check_choice("prune_scale", self.prune_scale, SCALES)
-        _check_float("prune_factor", self.prune_factor, 0.0, 100.0, low_open=True)
+        _check_zeroing(self)
         n = self.depth + 2
         _check_pruning(self, n, f"one value per U-Net level (depth + 1 = {n - 1}) and one for the head ({n} values)")
         _check_choice("baseline_norm", self.baseline_norm, ("l2", "l1"))
         _check_int("finetune_epochs", self.finetune_epochs, 0)
         _check_int("examples", self.examples, 1)
-        check(isinstance(self.latency_batches, tuple) and len(self.latency_batches) > 0
-              and all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in self.latency_batches),
-              "latency_batches", self.latency_batches, "a non-empty list of positive integers")
-        _check_choice("device", self.device, ("auto", "cpu", "cuda"))
+        _check_latency_device(self)

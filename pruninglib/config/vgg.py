@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pruninglib.config.base import (_check_choice, _check_float, _check_int, _check_pruning, _help, check,
-                                    ConfigBase, OPTIMIZERS, PROFILES, PRUNE_FORMS, SCALES)
+from pruninglib.config.base import (_check_choice, _check_float, _check_int, _check_latency_device, _check_pruning,
+                                    _check_zeroing, _help, check, ConfigBase, OPTIMIZERS, PROFILES)
 
 
 BASELINES = ("l1_norm", "slimming")
@@ -89,9 +89,7 @@ class VGGCifarConfig(ConfigBase):
         _check_float("lr", self.lr, 0.0, 10.0, low_open=True)
         for name in ("download", "augment", "penalize_bn_scale", "amp"):
             check(isinstance(getattr(self, name), bool), name, getattr(self, name), "true or false")
-        _check_choice("prune_form", self.prune_form, PRUNE_FORMS)
-        _check_choice("prune_scale", self.prune_scale, SCALES)
-        _check_float("prune_factor", self.prune_factor, 0.0, 100.0, low_open=True)
+        _check_zeroing(self)
         _check_pruning(self, 14, "one value per prunable weight: 13 convolutions and the classifier (14 values)")
         check(isinstance(self.baselines, tuple) and all(b in BASELINES for b in self.baselines)
               and len(set(self.baselines)) == len(self.baselines), "baselines", self.baselines,
@@ -102,7 +100,4 @@ class VGGCifarConfig(ConfigBase):
         check(isinstance(self.sweep_fractions, tuple), "sweep_fractions", self.sweep_fractions, "a list of fractions")
         for f in self.sweep_fractions:
             _check_float("sweep_fractions", f, 0.0, 1.0, low_open=True, high_open=True)
-        check(isinstance(self.latency_batches, tuple) and len(self.latency_batches) > 0
-              and all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in self.latency_batches),
-              "latency_batches", self.latency_batches, "a non-empty list of positive integers")
-        _check_choice("device", self.device, ("auto", "cpu", "cuda"))
+        _check_latency_device(self)
