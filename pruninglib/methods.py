@@ -7,7 +7,8 @@ Two families, one :class:`~pruninglib.registry.Registry` each:
   (the producers of the model's couplings: hidden units, conv filters), not on the output layer;
   ``relevance`` is Bonetta et al.'s relevance-weighted decay (also a callback: pass it in ``callbacks`` too).
 * :data:`PRUNERS`: ``name -> factory(model, **params)`` returning a callback: ``magnitude`` (Han et al.,
-  prune then retrain), ``gated_crop`` (Bonetta et al.), ``stochastic`` (Ben-Guigui et al.).
+  prune then retrain), ``gated_crop`` (Bonetta et al.), ``group_prox`` (proximal group lasso, optionally guided),
+  ``stochastic`` (Ben-Guigui et al.).
 
 Network slimming and L1-norm filter pruning belong to the VGG chapter's code. :func:`check_params` validates
 coefficients with messages that name the parameter, the value and what is allowed.
@@ -26,7 +27,7 @@ from pruninglib.regularizers.group import group_lasso_penalty
 from pruninglib.regularizers.guided import GUIDANCE, PHI, guided_penalty, layer_guidance
 from pruninglib.regularizers.relevance import RelevanceDecay
 from pruninglib.registry import Registry
-from pruninglib.training.callbacks import StochasticPruning
+from pruninglib.training.callbacks import GroupProx, StochasticPruning
 from pruninglib.training.crop import GatedCrop, MagnitudePruning
 from pruninglib.training.loop import Callback, FitState
 
@@ -111,6 +112,19 @@ def _gated_crop(model: nn.Module, gate: Any, bound: float, tau: float, eval_ever
     check_params(tau=tau)
     return GatedCrop(model.prunable(), gate, bound=bound, tau=tau, eval_every=eval_every,  # type: ignore[operator]
                      report=report, on_crop=on_crop)
+
+
+@PRUNERS.register("group_prox")
+def _group_prox(model: nn.Module, lam: float, guidance: str = "uniform", kappa: float = 3.0) -> Callback:
+    """Proximal group lasso on the nodes' fan-in (exact zeros, so whole units die); a unit followed by BatchNorm
+    has its scale gamma in its group. ``guidance`` other than 'uniform' gives the guided group penalty (our
+    reconstruction of Sandu & Rafid) in proximal form."""
+    check_params(lam=lam, guidance=guidance, kappa=kappa)
+    assert isinstance(model, Prunable)
+    weights = unit_weights(model)
+    coefficients = None if guidance == "uniform" else layer_guidance(weights, guidance, kappa)
+    partners = {f"{c.producer}.weight": f"{c.norm}.weight" for c in model.couplings() if c.norm}
+    return GroupProx(list(weights), lam, coefficients, partners)
 
 
 @PRUNERS.register("stochastic")

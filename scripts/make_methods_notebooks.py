@@ -4,40 +4,14 @@ library. Run: python scripts/make_methods_notebooks.py
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbcells import code, md, notebook, parameters_cell
 
-from pruninglib.config import ConfigBase, GuidedMLPConfig, RelevanceLeNetConfig
+from pruninglib.config import GuidedMLPConfig, RelevanceLeNetConfig
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-
-
-def md(text: str, tags: list[str] | None = None):
-    return new_markdown_cell(text.strip("\n"), metadata={"tags": tags} if tags else {})
-
-
-def code(text: str, tags: list[str] | None = None):
-    return new_code_cell(text.strip("\n"), metadata={"tags": tags} if tags else {})
-
-
-def parameters_cell(config: type[ConfigBase]):
-    """``name: type = default  # help`` for every field of ``config`` (defaults = the smoke profile)."""
-    cfg, helps = config(), config.help()
-    lines = []
-    for f in dataclasses.fields(config):  # type: ignore[arg-type]
-        value = getattr(cfg, f.name)
-        value, kind = (list(value), "list") if isinstance(value, tuple) else (value, type(value).__name__)
-        lines.append(f"{f.name}: {kind} = {value!r}  # {helps[f.name]}")
-    return code("\n".join(lines), ["parameters", "hide-input"])
-
-
-def notebook(cells: list) -> nbformat.NotebookNode:
-    return new_notebook(cells=cells, metadata={"kernelspec": {"display_name": "Python 3", "language": "python",
-                                                              "name": "python3"},
-                                               "language_info": {"name": "python"}})
 
 
 RELEVANCE_INTRO = r"""

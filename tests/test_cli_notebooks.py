@@ -125,13 +125,27 @@ def _check_guided_mlp(r):
     assert set(r["latency_ms"]["shrunk"]) == {"batch_1", "batch_64"}
 
 
+def _check_comparison(r):
+    assert set(r["settings"]) == {"mlp", "vgg"}
+    methods = {s: {m["method"] for m in v["methods"]} for s, v in r["settings"].items()}
+    every = {"dense", "stochastic_l2", "stochastic_l1", "relevance", "guided", "group_lasso", "magnitude"}
+    assert methods == {"mlp": every, "vgg": every | {"slimming"}}  # slimming needs BatchNorm
+    assert r["targets"][0]["met"], "every net is shrunk exactly"
+    for s in r["settings"].values():
+        assert s["pareto_front"] and all(m["n"] == 1 for m in s["methods"])
+        assert all(m["latency_ms[batch_64]"] > 0 for m in s["methods"])
+    slim = next(m for m in r["settings"]["vgg"]["methods"] if m["method"] == "slimming")
+    assert slim["nodes_removed"] == pytest.approx(0.2, abs=0.01)  # slimming_fraction of the filters
+
+
 CHAPTER_CHECKS = {"mlp_mnist": ("mnist_root", _check_mlp_mnist),
                   "covid_cnn": ("covid_root", _check_covid_cnn),
                   "theory": ("mnist_root", _check_theory),
                   "unet_dsb2018": ("dsb_root", _check_unet_dsb2018),
                   "vgg_cifar10": ("cifar_root", _check_vgg_cifar10),
                   "relevance_lenet5": ("mnist_root", _check_relevance_lenet5),
-                  "guided_mlp": ("mnist_root", _check_guided_mlp)}
+                  "guided_mlp": ("mnist_root", _check_guided_mlp),
+                  "comparison": ("cifar_root", _check_comparison)}
 
 
 def test_every_chapter_has_an_end_to_end_check():

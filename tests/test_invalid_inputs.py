@@ -45,6 +45,13 @@ INVALID = [
      "parameter 'latency_batches' = (0,) is not allowed: a non-empty list of positive integers"),
     ("run mlp_mnist -p device tpu", "parameter 'device' = 'tpu' is not allowed: one of 'auto', 'cpu', 'cuda'"),
     ("run mlp_mnist --profile huge", "parameter 'profile' = 'huge' is not allowed: one of smoke, quick, paper"),
+    ('run comparison -p methods ["stochastic_l2","dropout"]',
+     "parameter 'methods' = ('stochastic_l2', 'dropout') is not allowed: distinct names from stochastic_l2, "
+     "stochastic_l1, relevance, guided, group_lasso, magnitude, slimming"),
+    ("run comparison -p vgg_group_lambda -0.001",
+     "parameter 'vgg_group_lambda' = -0.001 is not allowed: a number in [0.0, 1.0]"),
+    ("run comparison -p relevance_alpha 0", "parameter 'relevance_alpha' = 0 is not allowed: a number in (0.0, 1000000.0]"),
+    ("run comparison -p relevance_tau 1.5", "parameter 'relevance_tau' = 1.5 is not allowed: a number in (0.0, 1.0)"),
     ("run resnet", f"unknown chapter 'resnet'; allowed: {', '.join(sorted(CHAPTERS))}"),
     ("run unet_dsb2018 -p image_size 100",
      "parameter 'image_size' = 100 is not allowed: an integer from 32 to 256, a multiple of 2^depth = 8"),

@@ -162,7 +162,7 @@ def test_registry_builds_every_penalty_and_unit_weights_are_the_coupling_produce
     params = {"none": {}, "l1": {"lam": 1e-4}, "l2": {"lam": 1e-4}, "group_lasso": {"lam": 1e-4},
               "guided": {"lam": 1e-4, "phi": "l2sq"}, "relevance": {"gamma0": 1e-3, "alpha": 1.0, "period": 5}}
     assert set(params) == set(PENALTIES.names()) and set(PRUNERS.names()) == {"magnitude", "gated_crop",
-                                                                              "stochastic"}
+                                                                              "group_prox", "stochastic"}
     x, y = torch.randn(2, 1, 28, 28), torch.tensor([1, 2])
     for name, p in params.items():
         pen = make_penalty(name, model, **p)

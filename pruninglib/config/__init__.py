@@ -8,6 +8,7 @@ config.
 """
 from pruninglib.config.base import (OPTIMIZERS, PROFILES, PRUNE_FORMS, REGULARIZERS, SCALES, ConfigBase, ConfigError,
                                     check)
+from pruninglib.config.compare import METHODS, SETTINGS, ComparisonConfig
 from pruninglib.config.covid import CovidCNNConfig
 from pruninglib.config.methods import GUIDED_PHIS, GuidedMLPConfig, RelevanceLeNetConfig
 from pruninglib.config.mlp import MLPMnistConfig
@@ -16,5 +17,5 @@ from pruninglib.config.unet import UNetDSBConfig
 from pruninglib.config.vgg import BASELINES, VGGCifarConfig
 
 __all__ = ["OPTIMIZERS", "PROFILES", "PRUNE_FORMS", "REGULARIZERS", "SCALES", "ConfigBase", "ConfigError", "check",
-           "CovidCNNConfig", "GUIDED_PHIS", "GuidedMLPConfig", "RelevanceLeNetConfig", "MLPMnistConfig", "TheoryConfig",
+           "METHODS", "SETTINGS", "ComparisonConfig", "CovidCNNConfig", "GUIDED_PHIS", "GuidedMLPConfig", "RelevanceLeNetConfig", "MLPMnistConfig", "TheoryConfig",
            "UNetDSBConfig", "BASELINES", "VGGCifarConfig"]

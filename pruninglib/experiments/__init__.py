@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pruninglib.config import (PROFILES, ConfigBase, ConfigError, CovidCNNConfig, GuidedMLPConfig, MLPMnistConfig,
-                               RelevanceLeNetConfig, TheoryConfig, UNetDSBConfig, VGGCifarConfig, check)
-from pruninglib.experiments import (covid_cnn, guided_mlp, mlp_mnist, relevance_lenet5, theory, unet_dsb2018,
+from pruninglib.config import (PROFILES, ComparisonConfig, ConfigBase, ConfigError, CovidCNNConfig, GuidedMLPConfig,
+                               MLPMnistConfig, RelevanceLeNetConfig, TheoryConfig, UNetDSBConfig, VGGCifarConfig, check)
+from pruninglib.experiments import (compare, covid_cnn, guided_mlp, mlp_mnist, relevance_lenet5, theory, unet_dsb2018,
                                     vgg_cifar10)
 from pruninglib.registry import Registry
 
@@ -52,5 +52,7 @@ CHAPTERS.register("relevance_lenet5")(Chapter(
 CHAPTERS.register("guided_mlp")(Chapter(
     "guided_mlp", "Guided regularization (reconstruction) on the MNIST MLP", "guided_mlp.ipynb", GuidedMLPConfig,
     guided_mlp.PROFILES, guided_mlp.run))
+CHAPTERS.register("comparison")(Chapter(
+    "comparison", "The methods side by side", "comparison.ipynb", ComparisonConfig, compare.PROFILES, compare.run))
 
 __all__ = ["CHAPTERS", "Chapter", "ConfigError"]

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import copy
+import statistics
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import pandas as pd
 import torch
@@ -16,6 +17,7 @@ from pruninglib.data.tensors import Dataset, Split
 from pruninglib.metrics import count_flops, count_params, evaluate, latency
 from pruninglib.pruning.nodes import node_summary
 from pruninglib.surgery import shrink
+from pruninglib.training import FitState, StochasticPruning
 from pruninglib.tracking.provenance import git_commit, hardware, software
 
 
@@ -45,6 +47,23 @@ class RunRecord:
                 "torch_version": torch.__version__, "data_source": self.data_source, "git": git_commit(),
                 "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
                 "wall_time_s": round(wall_time_s, 1)}
+
+
+def stochastic_pruner(cfg: Any, model: nn.Module, seed: int,
+                      final: Sequence[float] | None = None) -> StochasticPruning:
+    """Ben-Guigui et al.'s stochastic pruning callback from a chapter config's ``target_sparsity`` (or ``final``,
+    one value per prunable weight), ``ramp_*`` and ``prune_*`` fields; its Bernoulli draws come from a generator
+    seeded ``10_000 + seed`` on the model's device, so a run's masks depend only on its seed."""
+    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(10_000 + seed)
+    return StochasticPruning(model, final if final is not None else cfg.target_sparsity, start=cfg.ramp_start,
+                             end=cfg.ramp_end, form=cfg.prune_form, scale=cfg.prune_scale, factor=cfg.prune_factor,
+                             every=cfg.prune_every, generator=gen)
+
+
+def ramped(cfg: Any, lam: float) -> Callable[[FitState], float]:
+    """The regularizer coefficient over training: ``lam`` until ``cfg.ramp_end``, then ``lam * cfg.reg_after_ramp``
+    (the mask is frozen then, and a weaker penalty lets the survivors recover)."""
+    return lambda st: lam if st.progress <= cfg.ramp_end else lam * cfg.reg_after_ramp
 
 
 def model_metrics(model: nn.Module, split: Split, input_shape: tuple[int, ...]) -> dict[str, Any]:
@@ -85,11 +104,19 @@ def max_logit_difference(a: nn.Module, b: nn.Module | None, split: Split, dtype:
 
 def latencies(models: dict[str, nn.Module], input_shape: tuple[int, ...], batches: tuple[int, ...],
               repeats: int = 30) -> dict[str, dict[str, float]]:
-    """Median forward latency in ms, per model name and batch size (key ``batch_<n>``), measured interleaved."""
+    """Median forward latency in ms, per model name and batch size (key ``batch_<n>``). The models are timed
+    round-robin, one forward pass each per round for ``repeats`` rounds after a warm-up, so a change in the
+    machine's load during the measurement hits every model alike."""
     out: dict[str, dict[str, float]] = {name: {} for name in models}
     for b in batches:
-        for name, m in models.items():
-            out[name][f"batch_{b}"] = round(latency(m, input_shape, b, repeats=repeats), 4)
+        for m in models.values():
+            latency(m, input_shape, b, repeats=1, warmup=5)
+        times: dict[str, list[float]] = {name: [] for name in models}
+        for _ in range(repeats):
+            for name, m in models.items():
+                times[name].append(latency(m, input_shape, b, repeats=1, warmup=0))
+        for name in models:
+            out[name][f"batch_{b}"] = round(statistics.median(times[name]), 4)
     return out
 
 

@@ -24,7 +24,8 @@ from pruninglib.data import Split, pick_device
 from pruninglib.data.augment import AugmentedSplit
 from pruninglib.data.covid import CovidData, load_covid
 from pruninglib.data.splits import fold_table, stratified_group_kfold
-from pruninglib.experiments.common import RunRecord, latencies, max_logit_difference, out_path, seeded, timer
+from pruninglib.experiments.common import (RunRecord, latencies, max_logit_difference, out_path, ramped, seeded,
+                                           stochastic_pruner, timer)
 from pruninglib.experiments.covid_summary import headline
 from pruninglib.metrics import count_flops, count_params
 from pruninglib.metrics.binary import binary_metrics, predict_proba
@@ -33,7 +34,7 @@ from pruninglib.pruning import node_summary
 from pruninglib.regularizers import penalty
 from pruninglib.surgery import shrink
 from pruninglib.tracking import DynamicsTracker, to_frame
-from pruninglib.training import StochasticPruning, fit, make_optimizer
+from pruninglib.training import fit, make_optimizer
 
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {},  # the config defaults: seconds
@@ -70,20 +71,17 @@ def _train(cfg: CovidCNNConfig, train: AugmentedSplit, splits: dict[str, Split],
     tracker = DynamicsTracker(splits, {"variant": variant, "fold": fold, "seed": seed})
     callbacks: list[Any] = [tracker]
     if variant != "dense":
-        gen = torch.Generator(device=device).manual_seed(10_000 + run_seed)
-        callbacks.insert(0, StochasticPruning(model, cfg.target_sparsity, start=cfg.ramp_start, end=cfg.ramp_end,
-                                              form=cfg.prune_form, scale=cfg.prune_scale, factor=cfg.prune_factor,
-                                              every=cfg.prune_every, generator=gen))
+        callbacks.insert(0, stochastic_pruner(cfg, model, run_seed))
     # The regularized parameters: the prunable weights, and the BatchNorm scales when asked. gamma and the next
     # layer's weights v can trade scale (gamma*c, v/c) without changing the function, so penalizing both makes
     # the penalty act on a channel as |gamma| * ||v|| (see the intro's rescaling argument), which favours dead
     # channels; with gamma free, BatchNorm absorbs any shrinking of v and no channel is pushed to die.
     regularized = [*model.prunable().values(), *((n.weight for n in model.norms) if cfg.penalize_bn_scale else ())]
+    coefficient = ramped(cfg, lam)  # the committed runs weaken the dense baseline's decay after ramp_end too
     fit(model, train, epochs=cfg.epochs, batch_size=cfg.batch_size,
         optimizer=make_optimizer(cfg.optimizer, model.parameters(), cfg.lr),
         generator=torch.Generator().manual_seed(run_seed),
-        penalty=lambda m, st: penalty(reg, regularized, lam if st.progress <= cfg.ramp_end
-                                      else lam * cfg.reg_after_ramp),
+        penalty=lambda m, st: penalty(reg, regularized, coefficient(st)),
         callbacks=callbacks, checkpoint=checkpoint, desc=f"{variant} fold {fold} seed {seed}", progress=progress)
     return model.eval(), tracker.rows
 

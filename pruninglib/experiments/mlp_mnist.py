@@ -7,7 +7,7 @@ masked one. Writes ``results.json``, ``dynamics.csv.gz``, ``summary.csv`` and th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 import torch
@@ -17,14 +17,14 @@ from tqdm import tqdm
 from pruninglib._io import atomic_path, write_json
 from pruninglib.config import MLPMnistConfig
 from pruninglib.data import Dataset, load_mnist, pick_device
-from pruninglib.experiments.common import (RunRecord, latencies, model_metrics, out_path, seeded,
-                                           shrink_and_prove, timer)
+from pruninglib.experiments.common import (RunRecord, latencies, model_metrics, out_path, ramped, seeded,
+                                           shrink_and_prove, stochastic_pruner, timer)
 from pruninglib.experiments.common import mean_std as _mean_std
 from pruninglib.models import MLP, save_model
 from pruninglib.pruning import node_summary
 from pruninglib.regularizers import penalty
 from pruninglib.tracking import DynamicsTracker, to_frame
-from pruninglib.training import StochasticPruning, fit, make_optimizer
+from pruninglib.training import FitState, fit, make_optimizer
 
 INPUT_SHAPE = (1, 28, 28)
 PROFILES: dict[str, dict[str, Any]] = {
@@ -45,6 +45,15 @@ class MLPResult:
     shrunk: dict[tuple[str, int], nn.Module]
 
 
+def method_penalty(cfg: MLPMnistConfig, variant: str) -> Callable[[nn.Module, FitState], torch.Tensor]:
+    """The per-step penalty of ``variant`` on the prunable weights: 'dense' L2 ``dense_weight_decay``; a
+    stochastic variant ('l2', 'l1', 'none') its regularizer, weakened after ``ramp_end`` (:func:`ramped`)."""
+    if variant == "dense":
+        return lambda m, st: penalty("l2", m.prunable().values(), cfg.dense_weight_decay)  # type: ignore[operator]
+    coefficient = ramped(cfg, {"l2": cfg.lambda_l2, "l1": cfg.lambda_l1, "none": 0.0}[variant])
+    return lambda m, st: penalty(variant, m.prunable().values(), coefficient(st))  # type: ignore[operator]
+
+
 def _train(cfg: MLPMnistConfig, data: Dataset, variant: str, seed: int, device: torch.device,
            checkpoint: str, progress: bool) -> tuple[nn.Module, list[dict[str, Any]], int | None]:
     """Train one run. ``variant`` 'dense' = L2 with ``dense_weight_decay`` and no pruning.
@@ -53,23 +62,14 @@ def _train(cfg: MLPMnistConfig, data: Dataset, variant: str, seed: int, device: 
     """
     with seeded(seed):
         model = MLP(cfg.widths).to(device)
-    reg, lam = (("l2", cfg.dense_weight_decay) if variant == "dense" else
-                (variant, {"l2": cfg.lambda_l2, "l1": cfg.lambda_l1, "none": 0.0}[variant]))
     tracker = DynamicsTracker({"train": data.train, "val": data.val, "test": data.test},
                               {"variant": variant, "seed": seed})
     callbacks: list[Any] = [tracker]
     if variant != "dense":
-        gen = torch.Generator(device=device).manual_seed(10_000 + seed)
-        callbacks.insert(0, StochasticPruning(model, cfg.target_sparsity, start=cfg.ramp_start, end=cfg.ramp_end,
-                                              form=cfg.prune_form, scale=cfg.prune_scale, factor=cfg.prune_factor,
-                                              every=cfg.prune_every,
-                                              generator=gen))
+        callbacks.insert(0, stochastic_pruner(cfg, model, seed))
     state = fit(model, data.train, epochs=cfg.epochs, batch_size=cfg.batch_size,
                 optimizer=make_optimizer(cfg.optimizer, model.parameters(), cfg.lr),
-                generator=torch.Generator().manual_seed(seed),
-                penalty=lambda m, st: penalty(reg, m.prunable().values(),  # type: ignore[operator]
-                                              lam if variant == "dense" or st.progress <= cfg.ramp_end
-                                              else lam * cfg.reg_after_ramp),
+                generator=torch.Generator().manual_seed(seed), penalty=method_penalty(cfg, variant),
                 callbacks=callbacks, checkpoint=checkpoint, desc=f"{variant} seed {seed}", progress=progress)
     return model, tracker.rows, state.resumed_from_epoch
 

@@ -23,13 +23,13 @@ from pruninglib._io import atomic_path, write_json
 from pruninglib.config import TheoryConfig
 from pruninglib.data import Dataset, load_mnist, pick_device
 from pruninglib.experiments import theory_math as tm
-from pruninglib.experiments.common import RunRecord, out_path, seeded, timer
+from pruninglib.experiments.common import RunRecord, out_path, seeded, stochastic_pruner, timer
 from pruninglib.experiments.theory_claims import claims, death_curves
 from pruninglib.metrics import evaluate
 from pruninglib.models import CNN, MLP
 from pruninglib.regularizers import penalty
 from pruninglib.tracking import UnitTracker
-from pruninglib.training import StochasticPruning, fit, make_optimizer
+from pruninglib.training import fit, make_optimizer
 
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {},  # the config defaults: seconds
@@ -80,10 +80,7 @@ def _train(cfg: TheoryConfig, data: Dataset, variant: str, seed: int, device: to
     tracker = UnitTracker(cfg.track_every, {"variant": variant, "seed": seed})
     callbacks: list[Any] = [tracker]
     if variant.startswith("zero"):
-        gen = torch.Generator(device=device).manual_seed(10_000 + seed)
-        callbacks.insert(0, StochasticPruning(model, cfg.target_sparsity, start=cfg.ramp_start, end=cfg.ramp_end,
-                                              form=cfg.prune_form, scale=cfg.prune_scale, factor=cfg.prune_factor,
-                                              every=cfg.prune_every, generator=gen))
+        callbacks.insert(0, stochastic_pruner(cfg, model, seed))
     state = fit(model, data.train, epochs=cfg.bn_epochs if bn else cfg.epochs, batch_size=cfg.batch_size,
                 optimizer=make_optimizer("sgd", model.parameters(), cfg.lr),
                 generator=torch.Generator().manual_seed(seed),

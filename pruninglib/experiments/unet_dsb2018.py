@@ -24,7 +24,7 @@ from pruninglib.config import UNetDSBConfig
 from pruninglib.data import Split, pick_device
 from pruninglib.data.dsb2018 import DSBData, load_dsb2018, split_ids
 from pruninglib.data.flips import FlipSplit
-from pruninglib.experiments.common import RunRecord, latencies, out_path, seeded, timer
+from pruninglib.experiments.common import RunRecord, latencies, out_path, ramped, seeded, stochastic_pruner, timer
 from pruninglib.experiments.unet_summary import targets
 from pruninglib.metrics import count_flops, count_params
 from pruninglib.metrics.instances import predict_probs, segmentation_scores
@@ -34,7 +34,7 @@ from pruninglib.pruning import Mask, dead_nodes, node_summary
 from pruninglib.regularizers import penalty
 from pruninglib.surgery import shrink
 from pruninglib.tracking import DynamicsTracker, to_frame
-from pruninglib.training import KeepMask, StochasticPruning, fit, make_optimizer
+from pruninglib.training import KeepMask, fit, make_optimizer
 
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {},  # the config defaults: 24 images at 32 px, a tiny net, seconds
@@ -79,18 +79,13 @@ def _train(cfg: UNetDSBConfig, model: UNet, train: Split, val: Split, variant: s
     if keep is not None:
         callbacks.insert(0, KeepMask(keep))
     elif variant != "dense":
-        gen = torch.Generator(device=next(model.parameters()).device).manual_seed(10_000 + seed)
-        callbacks.insert(0, StochasticPruning(model, per_weight_sparsity(model, cfg.target_sparsity),
-                                              start=cfg.ramp_start, end=cfg.ramp_end, form=cfg.prune_form,
-                                              scale=cfg.prune_scale, factor=cfg.prune_factor, every=cfg.prune_every,
-                                              generator=gen))
+        callbacks.insert(0, stochastic_pruner(cfg, model, seed, per_weight_sparsity(model, cfg.target_sparsity)))
     # gamma (BN scale) and the next conv's weights can trade scale without changing the function; penalizing both
     # makes the penalty act on a whole channel (see the COVID chapter), so useless channels fade and die.
     # The dense baseline is plain training: a constant weight decay on the filters only.
     bn = cfg.penalize_bn_scale and variant not in ("dense", "baseline")
     regularized = [*model.prunable().values(), *((n.weight for n in model.norms.values()) if bn else ())]
-    sched_lam = (lambda st: lam) if variant in ("dense", "baseline") else (
-        lambda st: lam if st.progress <= cfg.ramp_end else lam * cfg.reg_after_ramp)
+    sched_lam = (lambda st: lam) if variant in ("dense", "baseline") else ramped(cfg, lam)
     fit(model, train, epochs=epochs, batch_size=cfg.batch_size,
         optimizer=make_optimizer(cfg.optimizer, model.parameters(), cfg.lr if keep is None else cfg.lr * 0.1),
         generator=torch.Generator().manual_seed(seed), penalty=lambda m, st: penalty(reg, regularized, sched_lam(st)),

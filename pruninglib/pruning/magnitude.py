@@ -15,16 +15,22 @@ def _smallest(scores: torch.Tensor, k: int) -> torch.Tensor:
     return torch.topk(scores.reshape(-1), k=k, largest=False).indices
 
 
-def prune_magnitude(weights: Mapping[str, torch.Tensor], sparsity: float, *, scope: str = "layer",
-                    mask: Mask | None = None) -> Mask:
+def prune_magnitude(weights: Mapping[str, torch.Tensor], sparsity: float | Mapping[str, float], *,
+                    scope: str = "layer", mask: Mask | None = None) -> Mask:
     """Return a mask with ``round(sparsity * n)`` zeros (n per tensor for scope 'layer', in total for 'global').
 
-    Already-masked weights (``mask``) are taken first, so pruning is monotone. Pure: nothing is mutated.
+    For scope 'layer', ``sparsity`` may also map each weight name to its own fraction. Already-masked weights
+    (``mask``) are taken first, so pruning is monotone. Pure: nothing is mutated.
     """
-    if not isinstance(sparsity, (int, float)) or not 0.0 <= sparsity <= 1.0:
-        raise ValueError(f"sparsity = {sparsity!r} is not allowed: a fraction in [0, 1]")
     if scope not in SCOPES:
         raise ValueError(f"scope = {scope!r} is not allowed: one of {SCOPES}")
+    per_tensor = dict(sparsity) if isinstance(sparsity, Mapping) else {k: sparsity for k in weights}
+    if isinstance(sparsity, Mapping) and (scope != "layer" or set(per_tensor) != set(weights)):
+        raise ValueError(f"sparsity = {sparsity!r} is not allowed: a mapping needs scope 'layer' and one fraction "
+                         f"per weight ({', '.join(weights)})")
+    for s in per_tensor.values():
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0.0 <= s <= 1.0:
+            raise ValueError(f"sparsity = {sparsity!r} is not allowed: a fraction in [0, 1]")
     mask = mask if mask is not None else Mask.ones(weights)
     mask.check_matches(weights)
     # Masked weights get score -1 (< every |w|), so they are the first to be "pruned" again.
@@ -33,7 +39,7 @@ def prune_magnitude(weights: Mapping[str, torch.Tensor], sparsity: float, *, sco
     if scope == "layer":
         for k, s in scores.items():
             keep = torch.ones(s.numel(), dtype=torch.bool, device=s.device)
-            keep[_smallest(s, round(sparsity * s.numel()))] = False
+            keep[_smallest(s, round(per_tensor[k] * s.numel()))] = False
             out[k] = keep.view_as(s)
     else:
         flat = torch.cat([s.reshape(-1) for s in scores.values()])

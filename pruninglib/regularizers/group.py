@@ -49,15 +49,25 @@ def group_lasso_penalty(weights: Mapping[str, torch.Tensor], lam: float,
 
 @torch.no_grad()
 def group_prox_(model: nn.Module, names: list[str], threshold: float,
-                coefficients: Mapping[str, torch.Tensor] | None = None) -> None:
+                coefficients: Mapping[str, torch.Tensor] | None = None,
+                partners: Mapping[str, str] | None = None) -> None:
     """MUTATES the named parameters of ``model``: block soft-thresholding with threshold ``threshold * c_j``.
 
     W_j <- max(0, 1 - t_j / ||W_j||) * W_j, the proximal operator of t_j * ||W_j||_2; ``threshold`` is the step
-    size times lambda (eta * lam).
+    size times lambda (eta * lam). ``partners[name]`` names a vector parameter (one entry per unit, e.g. the
+    BatchNorm scale gamma after a convolution) whose entry j joins unit j's group: the norm is taken over both,
+    and both are scaled. A convolution followed by BatchNorm computes the same function at any scale of its
+    filter, so without gamma in the group the loss gradient grows as the filter shrinks and the group never
+    reaches zero; with gamma in it, the channel's scale itself is penalized, and a unit can die.
     """
+    partners = partners or {}
     for name in names:
         w = model.get_parameter(name)
-        norms = unit_norms(w)
+        extra = model.get_parameter(partners[name]) if name in partners else None
+        sq = (w.flatten(1) ** 2).sum(dim=1) + (extra ** 2 if extra is not None else 0.0)
+        norms = torch.sqrt(sq + EPS * EPS)
         t = threshold * (coefficients[name].to(norms) if coefficients is not None and name in coefficients else 1.0)
         scale = torch.clamp(1.0 - t / norms, min=0.0)
         w.mul_(scale.view(-1, *([1] * (w.dim() - 1))))
+        if extra is not None:
+            extra.mul_(scale)

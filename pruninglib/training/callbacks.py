@@ -9,6 +9,7 @@ from pruninglib.models.base import Prunable
 from pruninglib.pruning.mask import Mask
 from pruninglib.pruning.schedules import cubic_ramp
 from pruninglib.pruning.stochastic import prune_stochastic
+from pruninglib.regularizers.group import group_prox_
 from pruninglib.training.loop import Callback, FitState
 
 
@@ -68,3 +69,22 @@ class StochasticPruning(KeepMask):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.generator.set_state(state["generator"])
+
+
+class GroupProx(Callback):
+    """Proximal group lasso: after every optimizer step, block soft-thresholding of the named fan-in weights with
+    threshold ``lr * lam * c_j`` (``lr`` the optimizer's current learning rate, ``coefficients[name]`` the c_j,
+    all 1 if absent; ``partners`` as in :func:`~pruninglib.regularizers.group.group_prox_`). Unlike a penalty's
+    (sub)gradient, this sets a unit's fan-in to exactly zero once its norm falls below the threshold, so the unit
+    is dead and surgery removes it. MUTATES the model's weights.
+    """
+
+    def __init__(self, names: Sequence[str], lam: float, coefficients: dict[str, torch.Tensor] | None = None,
+                 partners: dict[str, str] | None = None) -> None:
+        if not lam >= 0:
+            raise ValueError(f"lam = {lam!r} is not allowed: a number >= 0")
+        self.names, self.lam, self.coefficients, self.partners = list(names), lam, coefficients, partners
+
+    def on_step_end(self, state: FitState) -> None:
+        group_prox_(state.model, self.names, state.optimizer.param_groups[0]["lr"] * self.lam, self.coefficients,
+                    self.partners)

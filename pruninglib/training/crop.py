@@ -85,15 +85,17 @@ class GatedCrop(KeepMask):
 
 class MagnitudePruning(KeepMask):
     """Han et al.: after each epoch named in ``schedule`` ({epoch: sparsity}), prune by magnitude to that sparsity
-    (``scope`` 'layer' or 'global'; monotone, already-pruned weights stay pruned); always keep the mask."""
+    (one fraction, or one per weight name for scope 'layer'; ``scope`` 'layer' or 'global'; monotone, already-pruned weights stay pruned); always keep the mask."""
 
-    def __init__(self, weights: Mapping[str, torch.Tensor], schedule: Mapping[int, float],
+    def __init__(self, weights: Mapping[str, torch.Tensor], schedule: Mapping[int, float | Mapping[str, float]],
                  scope: str = "layer") -> None:
         if scope not in SCOPES:
             raise ValueError(f"scope = {scope!r} is not allowed: one of {SCOPES}")
         for epoch, s in schedule.items():
-            if not (isinstance(epoch, int) and epoch >= 1 and 0.0 <= s < 1.0):
-                raise ValueError(f"schedule entry {epoch!r}: {s!r} is not allowed: epoch >= 1, sparsity in [0, 1)")
+            values = list(s.values()) if isinstance(s, Mapping) else [s]
+            if not (isinstance(epoch, int) and epoch >= 1 and all(0.0 <= v < 1.0 for v in values)):
+                raise ValueError(f"schedule entry {epoch!r}: {s!r} is not allowed: epoch >= 1, sparsity in [0, 1) "
+                                 f"(one value, or one per weight)")
         super().__init__(Mask.ones(weights))
         self.schedule, self.scope = dict(schedule), scope
 

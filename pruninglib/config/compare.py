@@ -1,0 +1,80 @@
+"""The config of the comparison chapter: every method on the MLP/MNIST and the VGG/CIFAR-10 harness."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pruninglib.config.base import (_check_choice, _check_float, _check_int, _check_latency_device, _check_seeds,
+                                    _help, check, ConfigBase, PROFILES)
+
+SETTINGS = ("mlp", "vgg")
+METHODS = ("stochastic_l2", "stochastic_l1", "relevance", "guided", "group_lasso", "magnitude", "slimming")
+
+
+@dataclass(frozen=True)
+class ComparisonConfig(ConfigBase):
+    """Parameters of the comparison chapter: the three papers' methods and four baselines on one harness per
+    setting, with the same training budget (epochs, batches, optimizer, learning-rate schedule)."""
+
+    profile: str = _help("name of the profile these values came from (smoke, quick, paper)", "smoke")
+    seeds: tuple[int, ...] = _help("one run per seed for every method and the dense baseline", (0,))
+    settings: tuple[str, ...] = _help("harnesses to run: mlp (the MLP/MNIST chapter) and vgg (the VGG/CIFAR-10 "
+                                      "chapter)", SETTINGS)
+    mlp_profile: str = _help("profile of the MLP/MNIST chapter whose data, model, training budget and stochastic-"
+                             "pruning settings the mlp harness uses", "smoke")
+    vgg_profile: str = _help("profile of the VGG/CIFAR-10 chapter used likewise by the vgg harness", "smoke")
+    methods: tuple[str, ...] = _help("methods to run: " + ", ".join(METHODS) + " (slimming needs BatchNorm, so "
+                                     "it runs on vgg only)", METHODS)
+    relevance_gamma0: float = _help("relevance-weighted decay: gamma right after a crop, decaying linearly to 0 "
+                                    "over one epoch (Bonetta et al.)", 1e-3)
+    relevance_alpha: float = _help("relevance-weighted decay: alpha in exp(-abs(g) / alpha), > 0", 1.0)
+    relevance_tau: float = _help("gated crop: share of the remaining weights removed per crop, in (0, 1)", 0.04)
+    relevance_margin: float = _help("gated crop: crop while validation accuracy exceeds the dense net of the same "
+                                    "seed minus this margin (a fraction; Bonetta et al. used a fixed bound)", 0.005)
+    relevance_eval_every: int = _help("gated crop: optimizer steps between gate evaluations", 50)
+    mlp_group_lambda: float = _help("group lasso on the mlp harness: lambda of lambda * sum_j norm(W_j), applied "
+                                    "as a proximal step; the largest of 5e-3, 1e-2, 2e-2 whose validation accuracy "
+                                    "(mlp quick profile, seed 0) stayed within 0.5 points of the dense net", 1e-2)
+    vgg_group_lambda: float = _help("group lasso on the vgg harness, likewise, with each filter's BatchNorm scale "
+                                    "in its group; of 2e-3, 1e-2, 5e-2, 2e-1 (vgg quick profile, seed 0) no filter "
+                                    "died below 5e-2, and 2e-1 fell to chance on the validation images", 5e-2)
+    mlp_guided_lambda: float = _help("guided group penalty (our reconstruction of Sandu and Rafid) on the mlp "
+                                     "harness: lambda, with linear guidance, applied as a proximal step; chosen by "
+                                     "the same rule", 2e-2)
+    vgg_guided_lambda: float = _help("guided group penalty on the vgg harness, chosen with group lasso", 5e-2)
+    slimming_lambda: float = _help("network slimming: L1 coefficient on the BatchNorm scales", 1e-4)
+    slimming_fraction: float = _help("network slimming: fraction of all filters removed by one global threshold "
+                                     "on the BatchNorm scale, in (0, 1); 0.5 left 20.9 percent test accuracy in a "
+                                     "probe run (vgg quick, seed 0)", 0.2)
+    finetune_fraction: float = _help("network slimming: share of the epochs used for fine-tuning after the removal "
+                                     "(the epochs before it train with the L1 penalty), in (0, 1)", 0.25)
+    tolerance: float = _help("accuracy drop (points) within which a method counts as keeping the dense accuracy "
+                             "when the findings name a winner", 1.0)
+    latency_batches: tuple[int, ...] = _help("batch sizes at which CPU latency is measured", (1, 64))
+    device: str = _help("'auto' (GPU when there is one), 'cpu' or 'cuda'", "auto")
+    data_root: str = _help("folder holding MNIST/ and CIFAR-10/; if empty, $PRUNINGLIB_DATA, then data/ in the repo",
+                           "")
+    out_dir: str = _help("where results.json, runs.csv and the tables are written", "runs/comparison")
+
+    def __post_init__(self) -> None:
+        self._lists_to_tuples()
+        _check_choice("profile", self.profile, PROFILES)
+        _check_seeds("seeds", self.seeds)
+        check(isinstance(self.settings, tuple) and len(self.settings) > 0 and set(self.settings) <= set(SETTINGS)
+              and len(set(self.settings)) == len(self.settings), "settings", self.settings,
+              f"distinct names from {', '.join(SETTINGS)}")
+        _check_choice("mlp_profile", self.mlp_profile, PROFILES)
+        _check_choice("vgg_profile", self.vgg_profile, PROFILES)
+        check(isinstance(self.methods, tuple) and len(self.methods) > 0 and set(self.methods) <= set(METHODS)
+              and len(set(self.methods)) == len(self.methods), "methods", self.methods,
+              f"distinct names from {', '.join(METHODS)}")
+        _check_float("relevance_gamma0", self.relevance_gamma0, 0.0, 1.0)
+        _check_float("relevance_alpha", self.relevance_alpha, 0.0, 1e6, low_open=True)
+        for name in ("relevance_tau", "slimming_fraction", "finetune_fraction"):
+            _check_float(name, getattr(self, name), 0.0, 1.0, low_open=True, high_open=True)
+        _check_float("relevance_margin", self.relevance_margin, 0.0, 1.0)
+        _check_int("relevance_eval_every", self.relevance_eval_every, 1)
+        for name in ("mlp_group_lambda", "vgg_group_lambda", "mlp_guided_lambda", "vgg_guided_lambda",
+                     "slimming_lambda"):
+            _check_float(name, getattr(self, name), 0.0, 1.0)
+        _check_float("tolerance", self.tolerance, 0.0, 100.0)
+        _check_latency_device(self)

@@ -1,0 +1,254 @@
+"""Chapter "The methods side by side": the three papers' methods and four baselines on one harness per setting.
+
+Settings: ``mlp`` takes the data, model, training budget (epochs, batch size, optimizer, learning-rate schedule)
+and stochastic-pruning parameters of the MLP/MNIST chapter at ``cfg.mlp_profile``; ``vgg`` those of the
+VGG-16/CIFAR-10 chapter at ``cfg.vgg_profile``. Per seed, every method starts from the same seeded
+initialisation and trains for the same number of epochs; only its penalty and its pruning callback differ:
+
+* ``stochastic_l2`` / ``stochastic_l1``: Ben-Guigui et al., exactly as in the setting's chapter;
+* ``relevance``: Bonetta et al.'s relevance-weighted decay with gated crops; the gate bound is the dense net's
+  validation accuracy (same seed) minus ``relevance_margin``;
+* ``guided``: the guided group penalty (our reconstruction of Sandu & Rafid, linear guidance), proximal;
+* ``group_lasso``: group lasso on the nodes' fan-in (Wen et al.), proximal, so dead units are exact zeros;
+* ``magnitude``: Han et al.'s prune-and-retrain, pruning by magnitude after each epoch of the chapter's ramp to the
+  chapter's per-layer target sparsities, then retraining with the mask kept;
+* ``slimming``: Liu et al. (BatchNorm only, so ``vgg``): L1 on the BatchNorm scales, then the ``slimming_fraction``
+  of filters with the smallest |gamma| removed, then fine-tuning, within the same total epochs.
+
+Every net (dense included) is shrunk by surgery and proved equal to the masked net; its CPU latency is measured
+with all nets of its setting interleaved. Writes ``runs.csv`` (a row per setting, method and seed),
+``summary.csv`` (mean and 95% CI per setting and method) and ``results.json``; every run is checkpointed after
+each epoch, so re-running an interrupted command resumes it.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Callable
+
+import pandas as pd
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from pruninglib._io import atomic_path, write_json
+from pruninglib.config import ComparisonConfig, MLPMnistConfig, VGGCifarConfig
+from pruninglib.data import Dataset, Split, load_mnist, pick_device
+from pruninglib.data.augment import CropFlipSplit
+from pruninglib.data.cifar import load_cifar10
+from pruninglib.experiments import mlp_mnist, vgg_cifar10
+from pruninglib.experiments.common import (RunRecord, latencies, out_path, seeded, shrink_and_prove,
+                                           stochastic_pruner, timer)
+from pruninglib.experiments.compare_summary import METHOD_INFO, headline, summarize
+from pruninglib.methods import make_penalty, make_pruner
+from pruninglib.metrics import evaluate
+from pruninglib.models import MLP
+from pruninglib.pruning import cubic_ramp, node_summary, prune_bn_scale, remove_filters_
+from pruninglib.regularizers import bn_scale_l1
+from pruninglib.training import FitState, KeepMask, fit, make_optimizer
+
+Penalty = Callable[[nn.Module, FitState], torch.Tensor]
+PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": {},  # the config defaults: both chapters' smoke profiles, seconds
+    "quick": {"profile": "quick", "mlp_profile": "quick", "vgg_profile": "smoke"},
+    # the issue's settings: MLP/MNIST at its paper profile, VGG/CIFAR-10 at its quick profile (no GPU), 3 seeds
+    "paper": {"profile": "paper", "seeds": [0, 1, 2], "mlp_profile": "paper", "vgg_profile": "quick"},
+}
+
+
+@dataclass
+class Harness:
+    """One setting: its chapter's config, data, model factory and penalties (``penalty(variant)``: 'dense' is the
+    harness's weight decay, 'l2' / 'l1' the chapter's stochastic-pruning regularizers)."""
+
+    setting: str
+    cfg: Any  # MLPMnistConfig or VGGCifarConfig
+    data: Dataset
+    train: Split
+    input_shape: tuple[int, ...]
+    new_model: Callable[[int], nn.Module]
+    penalty: Callable[[str], Penalty]
+
+    @property
+    def autocast(self) -> torch.dtype | None:
+        gpu = self.data.train.x.device.type == "cuda"
+        return torch.bfloat16 if getattr(self.cfg, "amp", False) and gpu else None
+
+
+@dataclass
+class ComparisonResult:
+    """What the notebook shows: the JSON record, a row per run and the summary per setting and method."""
+
+    results: dict[str, Any]
+    runs: pd.DataFrame
+    summary: pd.DataFrame
+
+
+def chapter_config(cfg: ComparisonConfig, setting: str) -> MLPMnistConfig | VGGCifarConfig:
+    """The setting's chapter config at its profile, with this chapter's data root and device."""
+    cls, profiles, profile = ((MLPMnistConfig, mlp_mnist.PROFILES, cfg.mlp_profile) if setting == "mlp" else
+                              (VGGCifarConfig, vgg_cifar10.PROFILES, cfg.vgg_profile))
+    return cls.from_mapping({**cls().to_dict(), **profiles[profile], "data_root": cfg.data_root,
+                             "device": cfg.device})
+
+
+def make_harness(cfg: ComparisonConfig, setting: str, device: torch.device, progress: bool) -> Harness:
+    """Load the setting's data and wire its chapter's model and penalties."""
+    c = chapter_config(cfg, setting)
+    if isinstance(c, MLPMnistConfig):
+        data = load_mnist(c.data_root or None, val_size=c.val_size, train_subset=c.train_subset, device=device)
+
+        def new_mlp(seed: int) -> nn.Module:
+            with seeded(seed):
+                return MLP(c.widths).to(device)
+        return Harness("mlp", c, data, data.train, mlp_mnist.INPUT_SHAPE, new_mlp,
+                       partial(mlp_mnist.method_penalty, c))
+    data = load_cifar10(c.data_root or None, val_size=c.val_size, train_subset=c.train_subset,
+                        test_subset=c.test_subset, device=device, download=c.download, progress=progress)
+    x = data.train.x
+    if c.amp and device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+    train = CropFlipSplit(x, data.train.y) if c.augment else Split(x, data.train.y)
+    return Harness("vgg", c, data, train, vgg_cifar10.INPUT_SHAPE,
+                   lambda seed: vgg_cifar10.new_model(dataclasses.replace(c, seed=seed), device),
+                   partial(vgg_cifar10.method_penalty, c))
+
+
+def magnitude_schedule(c: Any, model: nn.Module, epochs: int) -> dict[int, dict[str, float]]:
+    """Han et al.'s iterative schedule on the chapter's ramp: after every epoch up to ``ramp_end``, each weight's
+    sparsity follows the cubic ramp to its ``target_sparsity``; the remaining epochs retrain with the mask."""
+    names = list(model.prunable())  # type: ignore[operator]
+    out = {}
+    for e in range(1, epochs + 1):
+        p = min(e / epochs, c.ramp_end)
+        out[e] = {k: cubic_ramp(p, f, c.ramp_start, c.ramp_end) for k, f in zip(names, c.target_sparsity)}
+        if e / epochs >= c.ramp_end:
+            break
+    return out
+
+
+def _fit(h: Harness, model: nn.Module, seed: int, epochs: int, lr: float, penalty: Penalty | None,
+         callbacks: list[Any], checkpoint: str, desc: str, progress: bool) -> None:
+    fit(model, h.train, epochs=epochs, batch_size=h.cfg.batch_size,
+        optimizer=make_optimizer(h.cfg.optimizer, model.parameters(), lr),
+        generator=torch.Generator().manual_seed(seed), penalty=penalty, callbacks=callbacks,
+        checkpoint=checkpoint, desc=desc, progress=progress, autocast=h.autocast)
+
+
+def train_method(cfg: ComparisonConfig, h: Harness, method: str, seed: int, dense_val: float, checkpoint: str,
+                 progress: bool) -> nn.Module:
+    """Train ``method`` on harness ``h`` from seed ``seed``'s initialisation; returns the trained (masked) net."""
+    c, model = h.cfg, h.new_model(seed)
+    base = h.penalty("dense")
+    penalty: Penalty | None = base
+    callbacks: list[Any] = []
+    desc = f"{h.setting} {method} seed {seed}"
+    if method.startswith("stochastic_"):
+        penalty, callbacks = h.penalty(method.removeprefix("stochastic_")), [stochastic_pruner(c, model, seed)]
+    elif method == "relevance":
+        decay = make_penalty("relevance", model, gamma0=cfg.relevance_gamma0, alpha=cfg.relevance_alpha,
+                             period=math.ceil(len(h.train) / c.batch_size))
+        gate = make_pruner("gated_crop", model, gate=h.data.val, bound=max(dense_val - cfg.relevance_margin, 0.0),
+                           tau=cfg.relevance_tau, eval_every=cfg.relevance_eval_every, on_crop=decay.reset)
+        penalty, callbacks = (lambda m, st: base(m, st) + decay(m, st)), [gate, decay]
+    elif method in ("guided", "group_lasso"):
+        lam = getattr(cfg, f"{h.setting}_{'guided' if method == 'guided' else 'group'}_lambda")
+        callbacks = [make_pruner("group_prox", model, lam=lam,
+                                 guidance="linear" if method == "guided" else "uniform")]
+    elif method == "magnitude":
+        callbacks = [make_pruner("magnitude", model, schedule=magnitude_schedule(c, model, c.epochs))]
+    elif method == "slimming":
+        return _slimming(cfg, h, model, seed, base, checkpoint, desc, progress)
+    elif method != "dense":
+        raise ValueError(f"method = {method!r} is not allowed: 'dense' or one of {', '.join(METHOD_INFO)}")
+    _fit(h, model, seed, c.epochs, c.lr, penalty, callbacks, checkpoint, desc, progress)
+    return model.eval()
+
+
+def _slimming(cfg: ComparisonConfig, h: Harness, model: nn.Module, seed: int, base: Penalty, checkpoint: str,
+              desc: str, progress: bool) -> nn.Module:
+    """Liu et al. within the budget: L1 on the BatchNorm scales, remove ``slimming_fraction`` of the filters by one
+    global |gamma| threshold (zeroing filter and gamma), fine-tune the rest of the epochs with the mask kept."""
+    c = h.cfg
+    tune = round(cfg.finetune_fraction * c.epochs)
+    _fit(h, model, seed, c.epochs - tune, c.lr, lambda m, st: base(m, st) + bn_scale_l1(m, cfg.slimming_lambda),
+         [], checkpoint, desc, progress)
+    sizes = [v["nodes"] for k, v in node_summary(model).items() if k != "all hidden"]
+    total = min(round(cfg.slimming_fraction * sum(sizes)), sum(sizes) - len(sizes))
+    mask = remove_filters_(model, prune_bn_scale(model, total), zero_bn_scale=True)
+    if tune:
+        _fit(h, model, seed, tune, c.finetune_lr, base, [KeepMask(mask)], checkpoint.replace(".pt", "-finetune.pt"),
+             f"{desc} fine-tuning", progress)
+    return model.eval()
+
+
+def measure(h: Harness, model: nn.Module, label: dict[str, Any]) -> tuple[dict[str, Any], nn.Module]:
+    """Shrink ``model``, prove the shrunk net equal to it, and return the run's row and the shrunk net."""
+    small, report = shrink_and_prove(model, h.data, h.input_shape)
+    m, s, nodes = report["masked"], report["shrunk"], report["nodes"]
+    return {**label, "val_accuracy": evaluate(model, h.data.val)["accuracy"], "test_accuracy": m["accuracy"],
+            "shrunk_test_accuracy": s["accuracy"], "nodes_removed": nodes["all hidden"]["fraction_dead"],
+            "weight_sparsity": 1.0 - m["nonzero_params"] / m["params"], "params": m["params"],
+            "shrunk_params": s["params"], "flops": m["flops"], "shrunk_flops": s["flops"],
+            "max_abs_diff": report["max_abs_diff"]}, small
+
+
+def merge_sources(sources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One data-source record for the run card from the settings' records (files, checksums, splits)."""
+    return {"dataset": " and ".join(s["dataset"] for s in sources.values()),
+            "files": [f for s in sources.values() for f in s.get("files", [])],
+            "obtained": "; ".join(s["obtained"] for s in sources.values()),
+            "checksums_ok": all(s.get("checksums_ok") for s in sources.values()),
+            "split": {f"{k} {n}": v for k, s in sources.items() for n, v in s.get("split", {}).items()},
+            "settings": sources}
+
+
+def methods_for(cfg: ComparisonConfig, setting: str) -> list[str]:
+    """The methods that apply to ``setting``, dense first (slimming needs BatchNorm scales: vgg only)."""
+    return ["dense", *(m for m in cfg.methods if not (m == "slimming" and setting == "mlp"))]
+
+
+def run(cfg: ComparisonConfig, progress: bool = True) -> ComparisonResult:
+    """Run the chapter's experiment (see module docstring)."""
+    clock = timer()
+    device = pick_device(cfg.device)
+    ckpt_dir = out_path(cfg.out_dir, "checkpoints", cfg.digest(), "-").parent
+    rows: list[dict[str, Any]] = []
+    sources, harness_params = {}, {}
+    for setting in cfg.settings:
+        h = make_harness(cfg, setting, device, progress)
+        sources[setting], harness_params[setting] = h.data.source, h.cfg.to_dict()
+        shrunk: dict[str, nn.Module] = {}
+        start = len(rows)
+        runs = [(m, s) for s in cfg.seeds for m in methods_for(cfg, setting)]
+        dense_val: dict[int, float] = {}
+        for method, seed in tqdm(runs, desc=f"{setting} runs", disable=not progress):
+            t = timer()
+            model = train_method(cfg, h, method, seed, dense_val.get(seed, 0.0),
+                                 str(ckpt_dir / f"{setting}-{method}-seed{seed}.pt"), progress)
+            row, small = measure(h, model, {"setting": setting, "method": method, "seed": seed})
+            row["wall_s"] = round(t(), 1)  # short when resumed from a finished checkpoint
+            if method == "dense":
+                dense_val[seed] = row["val_accuracy"]
+            rows.append(row)
+            shrunk[f"{method}|{seed}"] = copy.deepcopy(small).cpu().float().eval()
+        # every net of the setting timed in one interleaved pass, so machine noise hits them alike
+        lat = latencies(shrunk, h.input_shape, cfg.latency_batches)
+        for row in rows[start:]:
+            row.update({f"latency_ms[{k}]": v for k, v in lat[f"{row['method']}|{row['seed']}"].items()})
+    runs_df = pd.DataFrame(rows)
+    summary = summarize(runs_df)
+    for name, frame in (("runs.csv", runs_df), ("summary.csv", summary)):
+        with atomic_path(out_path(cfg.out_dir, name)) as tmp:
+            frame.to_csv(tmp, index=False)
+    record = RunRecord("comparison", cfg.profile, cfg.to_dict(), list(cfg.seeds), device, merge_sources(sources))
+    results = {**record.to_dict(clock()), "harness_parameters": harness_params,
+               **headline(cfg, summary, runs_df), "latency_note": f"median of 30 CPU forward passes of each shrunk net at batch "
+                                                         f"sizes {list(cfg.latency_batches)}, {torch.get_num_threads()} "
+                                                         f"torch threads, all nets of a setting interleaved",
+               "files": {n: str(out_path(cfg.out_dir, f"{n}.csv")) for n in ("runs", "summary")}}
+    write_json(out_path(cfg.out_dir, "results.json"), results)
+    return ComparisonResult(results, runs_df, summary)

@@ -1,0 +1,150 @@
+"""The comparison chapter's statistics: mean and 95% confidence interval per setting and method, the Pareto front,
+and the findings as Markdown sentences computed from the numbers (so they stay true at every profile)."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+from scipy import stats
+
+# method -> (label in tables and figures, where it comes from, one of the three papers' methods?)
+METHOD_INFO: dict[str, tuple[str, str, bool]] = {
+    "dense": ("dense", "no pruning", False),
+    "stochastic_l2": ("stochastic + L2", "Ben-Guigui et al.", True),
+    "stochastic_l1": ("stochastic + L1", "Ben-Guigui et al.", True),
+    "relevance": ("relevance-weighted decay", "Bonetta et al.", True),
+    "guided": ("guided group (reconstruction)", "Sandu & Rafid, our reconstruction", True),
+    "group_lasso": ("group lasso", "baseline, Wen et al.", False),
+    "magnitude": ("magnitude + retraining", "baseline, Han et al.", False),
+    "slimming": ("network slimming", "baseline, Liu et al.", False),
+}
+SETTING_TITLES = {"mlp": "MLP / MNIST", "vgg": "VGG-16 / CIFAR-10"}
+COLUMNS = ("shrunk_test_accuracy", "nodes_removed", "weight_sparsity", "flops_ratio")
+
+
+def ci95(values: pd.Series) -> tuple[float, float]:
+    """Mean and the half-width of its 95% confidence interval, t-distribution with n - 1 degrees of freedom
+    (NaN for a single value: one seed says nothing about the spread)."""
+    v = values.dropna()
+    n = len(v)
+    if n < 2:
+        return float(v.mean()) if n else math.nan, math.nan
+    return float(v.mean()), float(stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / math.sqrt(n))
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (setting, method): n seeds and, per measured column, ``<col>`` (mean) and ``<col>_ci``."""
+    runs = runs.copy()
+    dense_flops = runs[runs["method"] == "dense"].groupby("setting")["flops"].first()
+    runs["flops_ratio"] = runs["shrunk_flops"] / runs["setting"].map(dense_flops)
+    cols = [*COLUMNS, *(c for c in runs.columns if c.startswith("latency_ms["))]
+    rows = []
+    for (setting, method), g in runs.groupby(["setting", "method"], sort=False):
+        row: dict[str, Any] = {"setting": setting, "method": method, "label": METHOD_INFO[method][0],
+                               "paper_method": METHOD_INFO[method][2], "n": len(g)}
+        for c in cols:
+            row[c], row[f"{c}_ci"] = ci95(g[c])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def pareto(summary: pd.DataFrame) -> list[str]:
+    """The methods of one setting that no other method beats on both mean accuracy and mean nodes removed."""
+    pts = summary[summary["method"] != "dense"]
+    front = []
+    for _, r in pts.iterrows():
+        acc, removed = pts["shrunk_test_accuracy"], pts["nodes_removed"]
+        beaten = ((acc >= r["shrunk_test_accuracy"]) & (removed >= r["nodes_removed"])
+                  & ((acc > r["shrunk_test_accuracy"]) | (removed > r["nodes_removed"])))
+        if not beaten.any():
+            front.append(r["method"])
+    return front
+
+
+def winner(summary: pd.DataFrame, tolerance: float) -> dict[str, Any]:
+    """Among the methods whose mean accuracy is within ``tolerance`` points of the dense net's, the one that
+    removes the most nodes; with the runner-up and whether their 95% CIs on nodes removed overlap."""
+    dense = summary[summary["method"] == "dense"].iloc[0]["shrunk_test_accuracy"]
+    pts = summary[summary["method"] != "dense"]
+    ok = pts[100 * (dense - pts["shrunk_test_accuracy"]) <= tolerance]
+    ok = ok.sort_values("nodes_removed", ascending=False)
+    out: dict[str, Any] = {"dense_accuracy": float(dense), "tolerance_points": tolerance,
+                           "within_tolerance": list(ok["method"]), "pareto_front": pareto(summary)}
+    if len(ok):
+        best = ok.iloc[0]
+        out["best"] = best["method"]
+        if len(ok) > 1:
+            second = ok.iloc[1]
+            half = [0.0 if math.isnan(r["nodes_removed_ci"]) else r["nodes_removed_ci"] for r in (best, second)]
+            out["runner_up"] = second["method"]
+            out["tied_with_runner_up"] = bool(best["nodes_removed"] - half[0] <= second["nodes_removed"] + half[1])
+    else:
+        out["most_accurate"] = pts.sort_values("shrunk_test_accuracy", ascending=False).iloc[0]["method"]
+    return out
+
+
+def headline(cfg: Any, summary: pd.DataFrame, runs: pd.DataFrame) -> dict[str, Any]:
+    """Per setting: the mean ± CI rows and the winner analysis; and the chapter's targets (met or not): every net
+    shrunk exactly, and at least 3 seeds per method (the issue's minimum for a confidence interval)."""
+    out: dict[str, Any] = {"settings": {}}
+    for setting, g in summary.groupby("setting", sort=False):
+        out["settings"][setting] = {"methods": g.drop(columns=["setting"]).to_dict(orient="records"),
+                                    **winner(g, cfg.tolerance)}
+    worst, seeds = float(runs["max_abs_diff"].max()), int(summary["n"].min())
+    out["targets"] = [
+        {"name": "largest difference between masked and shrunk logits over all nets (float64)", "value": worst,
+         "target": "<= 1e-5", "met": bool(worst <= 1e-5)},
+        {"name": "seeds per method and setting", "value": float(seeds), "target": ">= 3", "met": bool(seeds >= 3)}]
+    return out
+
+
+def display_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The chapter's table: 'mean ± CI' strings per setting and method (accuracy and removal in %)."""
+    def fmt(m: float, ci: float, scale: float = 100.0, digits: int = 2) -> str:
+        return f"{scale * m:.{digits}f}" + ("" if ci != ci else f" ± {scale * ci:.{digits}f}")
+
+    lat = [c for c in summary.columns if c.startswith("latency_ms[") and not c.endswith("_ci")]
+    rows = []
+    for _, r in summary.iterrows():
+        row = {"setting": SETTING_TITLES[r["setting"]], "method": r["label"], "source": METHOD_INFO[r["method"]][1],
+               "seeds": int(r["n"]),
+               "test accuracy %": fmt(r["shrunk_test_accuracy"], r["shrunk_test_accuracy_ci"]),
+               "nodes removed %": fmt(r["nodes_removed"], r["nodes_removed_ci"], digits=1),
+               "weight sparsity %": fmt(r["weight_sparsity"], r["weight_sparsity_ci"], digits=1),
+               "FLOPs vs dense": fmt(r["flops_ratio"], r["flops_ratio_ci"], scale=1.0, digits=3)}
+        for c in lat:
+            row[f"latency ms, {c[len('latency_ms['):-1].replace('_', ' ')}"] = fmt(r[c], r[f"{c}_ci"], 1.0, 3)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(["setting", "method"])
+
+
+def findings(results: dict[str, Any]) -> str:
+    """Which method wins where, in sentences computed from ``results['settings']``."""
+    lines = []
+    for setting, s in results["settings"].items():
+        by = {m["method"]: m for m in s["methods"]}
+        name = SETTING_TITLES[setting]
+
+        def desc(method: str) -> str:
+            m = by[method]
+            ci = "" if m["nodes_removed_ci"] != m["nodes_removed_ci"] else f" ± {100 * m['nodes_removed_ci']:.1f}"
+            return (f"{METHOD_INFO[method][0]} ({METHOD_INFO[method][1]}: {100 * m['nodes_removed']:.1f}{ci}% of the "
+                    f"nodes removed at {100 * m['shrunk_test_accuracy']:.2f}% accuracy)")
+
+        text = f"**{name}** (dense net {100 * s['dense_accuracy']:.2f}%): "
+        if "best" in s:
+            text += (f"among the methods within {s['tolerance_points']:g} point(s) of the dense accuracy, "
+                     f"**{desc(s['best'])}** removes the most nodes")
+            if "runner_up" in s:
+                text += (f"; the runner-up is {desc(s['runner_up'])}, " +
+                         ("and their 95% confidence intervals overlap, so this ranking is not resolved by these seeds"
+                          if s["tied_with_runner_up"] else "and their 95% confidence intervals do not overlap"))
+            text += "." + ("" if METHOD_INFO[s["best"]][2] else " It is a baseline, not one of the three papers' methods.")
+        else:
+            text += (f"no method stays within {s['tolerance_points']:g} point(s) of the dense accuracy; the most "
+                     f"accurate pruned net is {desc(s['most_accurate'])}.")
+        text += (" Not beaten on both accuracy and nodes removed (the Pareto front): " +
+                 ", ".join(METHOD_INFO[m][0] for m in s["pareto_front"]) + ".")
+        lines.append(text)
+    return "\n\n".join(lines)
