@@ -12,7 +12,7 @@ from pruninglib.config import VGGCifarConfig
 
 OUT = Path(__file__).resolve().parents[1] / "notebooks" / "vgg_cifar10.ipynb"
 # Measured on the 2-core CPU of the run card (shared with other jobs), rounded; update after re-measuring.
-TIMES = {"smoke": "about 1.5 min", "quick": "21.6 min on a shared machine (11.6 min of CPU time)"}
+TIMES = {"smoke": "about 1.5 min", "quick": "9.0 min (one torch thread; another one-thread job used the second core)"}
 
 INTRO = r"""
 # VGG-16 on CIFAR-10: filters removed by stochastic pruning (quick CPU profile; the paper-scale run is pending)
