@@ -56,8 +56,8 @@ Network slimming spends part of the same epochs on fine-tuning (`finetune_fracti
 | profile | command | wall time, 2 CPU cores | what it is |
 |---|---|---|---|
 | `smoke` | `pruninglib run comparison --profile smoke` | about 30 s | tiny subsets, 1 seed: tests only |
-| `quick` | `pruninglib run comparison --profile quick` | TIME_QUICK | MLP quick profile, VGG smoke profile, 1 seed |
-| `paper` | `pruninglib run comparison --profile paper` | TIME_PAPER | MLP at its paper profile, VGG at its quick profile, 3 seeds (this page) |
+| `quick` | `pruninglib run comparison --profile quick` | about 3 min | MLP quick profile, VGG smoke profile, 1 seed |
+| `paper` | `pruninglib run comparison --profile paper` | about 45 min (the run card has this page's time) | MLP at its paper profile, VGG at its quick profile, 3 seeds (this page) |
 
 `PRUNINGLIB_DATA` must point at a folder holding `MNIST/raw/*.gz` and `CIFAR-10/`. Add `-p NAME VALUE` to change
 any parameter of the cell below; `-p vgg_profile paper` runs the VGG setting at full scale (a GPU job).
@@ -73,9 +73,11 @@ READING = r"""
 Each point is one method: its mean over seeds, with bars spanning the 95% confidence interval (Student's t with
 n − 1 degrees of freedom; with few seeds these intervals are wide, and that is the honest size of what three seeds
 can tell). Filled markers are the papers' methods, hollow ones the baselines. Up and to the right is better: more
-nodes removed at higher accuracy. A method's position depends on its coefficients; each was set once, before
-these runs, from the method chapters or the validation split, and not tuned on the test set. A different
-$\lambda$ moves a method along its own trade-off curve, so the figure compares operating points, not whole curves.
+nodes removed at higher accuracy. A method's position depends on its coefficients. Each was set once, before
+these runs, from a few probe runs with seed 0 (each parameter's help text says which values were tried and why
+one was kept); the probes on VGG also printed test accuracy, so the VGG coefficients are not fully independent of
+its 2,000 test images. A different $\lambda$ moves a method along its own trade-off curve, so the figure compares
+operating points, not whole curves.
 """
 
 LATENCY = r"""
@@ -83,8 +85,8 @@ LATENCY = r"""
 
 The FLOPs ratio says how much arithmetic surgery removed; latency says what that buys on a real CPU. All shrunk nets
 of a setting are timed round-robin in one pass (median of 30 forward passes each), so load changes on the machine
-hit them alike. At batch 1 a small MLP is dominated by per-layer overhead, so removing units barely changes its
-latency; at batch 64 the matrix products dominate and the removed units show.
+hit them alike. At batch 1 the fixed cost of each layer is a larger share of the time than at batch 64, so the
+same FLOPs reduction buys less there.
 """
 
 EXERCISES = r"""
@@ -133,7 +135,7 @@ from IPython.display import Markdown, display
 
 from pruninglib.config import ComparisonConfig
 from pruninglib.experiments import compare
-from pruninglib.experiments.compare_summary import display_table, findings
+from pruninglib.experiments.compare_summary import display_table, findings, latency_table
 from pruninglib.plots import compare as cplots
 from pruninglib.tracking import run_card
 
@@ -145,13 +147,15 @@ result = compare.run(cfg)
         md("## Which method wins where\n\nComputed from the table below (means over seeds):"),
         code("display(Markdown(findings(result.results)))", ["remove-input"]),
         md("## All methods, mean ± 95% confidence interval over seeds\n\nTest accuracy of the shrunk net, "
-           "hidden nodes removed by surgery, weight sparsity before surgery, FLOPs of the shrunk net relative to "
-           "the dense net, and CPU latency of the shrunk net:"),
+           "hidden nodes removed by surgery, weight sparsity before surgery, and FLOPs of the shrunk net relative "
+           "to the dense net:"),
         code("display_table(result.summary)", ["remove-input"]),
         md(READING),
         md("## Accuracy against the fraction of nodes removed"),
         code("fig = cplots.tradeoff(result.summary, 'nodes_removed', 'hidden nodes removed (%)')"),
         md(LATENCY),
+        md("Median CPU latency of the shrunk nets in milliseconds (mean ± 95% CI over seeds):"),
+        code("latency_table(result.summary)", ["remove-input", "nbval-ignore-output"]),
         code("""
 for b in cfg.latency_batches:
     fig = cplots.tradeoff(result.summary, f'latency_ms[batch_{b}]', f'CPU latency of the shrunk net, batch {b} (ms)',

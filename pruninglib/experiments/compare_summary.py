@@ -99,23 +99,30 @@ def headline(cfg: Any, summary: pd.DataFrame, runs: pd.DataFrame) -> dict[str, A
     return out
 
 
-def display_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """The chapter's table: 'mean ± CI' strings per setting and method (accuracy and removal in %)."""
-    def fmt(m: float, ci: float, scale: float = 100.0, digits: int = 2) -> str:
-        return f"{scale * m:.{digits}f}" + ("" if ci != ci else f" ± {scale * ci:.{digits}f}")
+def _fmt(m: float, ci: float, scale: float = 100.0, digits: int = 2) -> str:
+    """'mean ± CI half-width' (just the mean where the CI is undefined: one seed)."""
+    return f"{scale * m:.{digits}f}" + ("" if math.isnan(ci) else f" ± {scale * ci:.{digits}f}")
 
-    lat = [c for c in summary.columns if c.startswith("latency_ms[") and not c.endswith("_ci")]
-    rows = []
-    for _, r in summary.iterrows():
-        row = {"setting": SETTING_TITLES[r["setting"]], "method": r["label"], "source": METHOD_INFO[r["method"]][1],
-               "seeds": int(r["n"]),
-               "test accuracy %": fmt(r["shrunk_test_accuracy"], r["shrunk_test_accuracy_ci"]),
-               "nodes removed %": fmt(r["nodes_removed"], r["nodes_removed_ci"], digits=1),
-               "weight sparsity %": fmt(r["weight_sparsity"], r["weight_sparsity_ci"], digits=1),
-               "FLOPs vs dense": fmt(r["flops_ratio"], r["flops_ratio_ci"], scale=1.0, digits=3)}
-        for c in lat:
-            row[f"latency ms, {c[len('latency_ms['):-1].replace('_', ' ')}"] = fmt(r[c], r[f"{c}_ci"], 1.0, 3)
-        rows.append(row)
+
+def display_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The chapter's table: 'mean ± CI' per setting and method of test accuracy, nodes removed, weight sparsity
+    (all in %) and the FLOPs ratio; deterministic for given seeds (latency is in :func:`latency_table`)."""
+    rows = [{"setting": SETTING_TITLES[r["setting"]], "method": r["label"], "source": METHOD_INFO[r["method"]][1],
+             "seeds": int(r["n"]),
+             "test accuracy %": _fmt(r["shrunk_test_accuracy"], r["shrunk_test_accuracy_ci"]),
+             "nodes removed %": _fmt(r["nodes_removed"], r["nodes_removed_ci"], digits=1),
+             "weight sparsity %": _fmt(r["weight_sparsity"], r["weight_sparsity_ci"], digits=1),
+             "FLOPs vs dense": _fmt(r["flops_ratio"], r["flops_ratio_ci"], scale=1.0, digits=3)}
+            for _, r in summary.iterrows()]
+    return pd.DataFrame(rows).set_index(["setting", "method"])
+
+
+def latency_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """CPU latency of the shrunk nets (ms, 'mean ± CI' over seeds) per setting, method and batch size."""
+    cols = [c for c in summary.columns if c.startswith("latency_ms[") and not c.endswith("_ci")]
+    rows = [{"setting": SETTING_TITLES[r["setting"]], "method": r["label"],
+             **{f"batch {c[len('latency_ms[batch_'):-1]}": _fmt(r[c], r[f"{c}_ci"], 1.0, 3) for c in cols}}
+            for _, r in summary.iterrows()]
     return pd.DataFrame(rows).set_index(["setting", "method"])
 
 
