@@ -41,7 +41,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "quick": {"profile": "quick", "max_images": 0, "image_size": 64, "depth": 3, "base": 8, "epochs": 6,
               "target_sparsity": [0.8, 0.97, 0.995, 0.998, 0.5]},
     "paper": {"profile": "paper", "max_images": 0, "image_size": 80, "depth": 3, "base": 8, "epochs": 24,
-              "seeds": [0, 1, 2], "target_sparsity": [0.8, 0.97, 0.995, 0.998, 0.5], "finetune_epochs": 2},
+              "seeds": [0, 1, 2, 3, 4], "target_sparsity": [0.8, 0.97, 0.995, 0.998, 0.5], "finetune_epochs": 2},
 }
 
 
