@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import time
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable
@@ -213,7 +214,7 @@ def methods_for(cfg: ComparisonConfig, setting: str) -> list[str]:
 
 def run(cfg: ComparisonConfig, progress: bool = True) -> ComparisonResult:
     """Run the chapter's experiment (see module docstring)."""
-    clock = timer()
+    clock, started = timer(), time.time()
     device = pick_device(cfg.device)
     ckpt_dir = out_path(cfg.out_dir, "checkpoints", cfg.digest(), "-").parent
     rows: list[dict[str, Any]] = []
@@ -244,7 +245,8 @@ def run(cfg: ComparisonConfig, progress: bool = True) -> ComparisonResult:
     for name, frame in (("runs.csv", runs_df), ("summary.csv", summary)):
         with atomic_path(out_path(cfg.out_dir, name)) as tmp:
             frame.to_csv(tmp, index=False)
-    record = RunRecord("comparison", cfg.profile, cfg.to_dict(), list(cfg.seeds), device, merge_sources(sources))
+    record = RunRecord("comparison", cfg.profile, cfg.to_dict(), list(cfg.seeds), device, merge_sources(sources),
+                       started=started)  # made last (the data sources are known then), started first
     results = {**record.to_dict(clock()), "harness_parameters": harness_params,
                **headline(cfg, summary, runs_df), "latency_note": f"median of 30 CPU forward passes of each shrunk net at batch "
                                                          f"sizes {list(cfg.latency_batches)}, {torch.get_num_threads()} "
