@@ -1,8 +1,5 @@
 """Data root resolution, clear errors, checksums, and a read-only data root that is never written to."""
 import gzip
-import os
-import shutil
-from pathlib import Path
 
 import pytest
 import torch
