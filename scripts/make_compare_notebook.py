@@ -56,7 +56,7 @@ Network slimming spends part of the same epochs on fine-tuning (`finetune_fracti
 | profile | command | wall time, 2 CPU cores | what it is |
 |---|---|---|---|
 | `smoke` | `pruninglib run comparison --profile smoke` | about 30 s | tiny subsets, 1 seed: tests only |
-| `quick` | `pruninglib run comparison --profile quick` | about 3 min | MLP quick profile, VGG smoke profile, 1 seed |
+| `quick` | `pruninglib run comparison --profile quick` | about 2 min | MLP quick profile, VGG smoke profile, 1 seed |
 | `paper` | `pruninglib run comparison --profile paper` | 47 min with 2 torch threads (this page's run card) | MLP at its paper profile, VGG at its quick profile, 3 seeds (this page) |
 
 `PRUNINGLIB_DATA` must point at a folder holding `MNIST/raw/*.gz` and `CIFAR-10/`. Add `-p NAME VALUE` to change
