@@ -17,5 +17,5 @@ from pruninglib.config.unet import UNetDSBConfig
 from pruninglib.config.vgg import BASELINES, VGGCifarConfig
 
 __all__ = ["OPTIMIZERS", "PROFILES", "PRUNE_FORMS", "REGULARIZERS", "SCALES", "ConfigBase", "ConfigError", "check",
-           "METHODS", "SETTINGS", "ComparisonConfig", "CovidCNNConfig", "GUIDED_PHIS", "GuidedMLPConfig", "RelevanceLeNetConfig", "MLPMnistConfig", "TheoryConfig",
-           "UNetDSBConfig", "BASELINES", "VGGCifarConfig"]
+           "METHODS", "SETTINGS", "ComparisonConfig", "CovidCNNConfig", "GUIDED_PHIS", "GuidedMLPConfig",
+           "RelevanceLeNetConfig", "MLPMnistConfig", "TheoryConfig", "UNetDSBConfig", "BASELINES", "VGGCifarConfig"]

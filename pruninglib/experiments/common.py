@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from pruninglib._io import atomic_path
 from pruninglib.data.tensors import Dataset, Split
 from pruninglib.metrics import count_flops, count_params, evaluate, latency
 from pruninglib.pruning.nodes import node_summary
@@ -129,6 +130,25 @@ def out_path(out_dir: str, *parts: str) -> Path:
     p = Path(out_dir).joinpath(*parts)
     p.parent.mkdir(parents=True, exist_ok=True)
     return p
+
+
+def checkpoint_dir(cfg: Any) -> Path:
+    """``<out_dir>/checkpoints/<config digest>``, created: a checkpoint only ever resumes the config that wrote it."""
+    d = Path(cfg.out_dir) / "checkpoints" / cfg.digest()
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def write_tables(out_dir: str, tables: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """Write each frame to ``<out_dir>/<file name>`` atomically (gzip when the name ends in .gz), without the
+    index; return {file name without .csv[.gz]: path}, the ``files`` block of results.json."""
+    files = {}
+    for name, frame in tables.items():
+        path = out_path(out_dir, name)
+        with atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False, compression="gzip" if name.endswith(".gz") else None)
+        files[name.split(".csv")[0]] = str(path)
+    return files
 
 
 def mean_std(values: pd.Series) -> dict[str, Any]:

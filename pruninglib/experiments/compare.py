@@ -35,14 +35,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from pruninglib._io import atomic_path, write_json
+from pruninglib._io import write_json
 from pruninglib.config import ComparisonConfig, MLPMnistConfig, VGGCifarConfig
 from pruninglib.data import Dataset, Split, load_mnist, pick_device
-from pruninglib.data.augment import CropFlipSplit
-from pruninglib.data.cifar import load_cifar10
 from pruninglib.experiments import mlp_mnist, vgg_cifar10
-from pruninglib.experiments.common import (RunRecord, latencies, out_path, seeded, shrink_and_prove,
-                                           stochastic_pruner, timer)
+from pruninglib.experiments.common import (RunRecord, checkpoint_dir, latencies, out_path, seeded, shrink_and_prove,
+                                           stochastic_pruner, timer, write_tables)
 from pruninglib.experiments.compare_summary import METHOD_INFO, headline, summarize
 from pruninglib.methods import make_penalty, make_pruner
 from pruninglib.metrics import evaluate
@@ -107,12 +105,7 @@ def make_harness(cfg: ComparisonConfig, setting: str, device: torch.device, prog
                 return MLP(c.widths).to(device)
         return Harness("mlp", c, data, data.train, mlp_mnist.INPUT_SHAPE, new_mlp,
                        partial(mlp_mnist.method_penalty, c))
-    data = load_cifar10(c.data_root or None, val_size=c.val_size, train_subset=c.train_subset,
-                        test_subset=c.test_subset, device=device, download=c.download, progress=progress)
-    x = data.train.x
-    if c.amp and device.type == "cuda":
-        x = x.contiguous(memory_format=torch.channels_last)
-    train = CropFlipSplit(x, data.train.y) if c.augment else Split(x, data.train.y)
+    data, train = vgg_cifar10.load_data(c, device, progress)
     return Harness("vgg", c, data, train, vgg_cifar10.INPUT_SHAPE,
                    lambda seed: vgg_cifar10.new_model(dataclasses.replace(c, seed=seed), device),
                    partial(vgg_cifar10.method_penalty, c))
@@ -216,7 +209,7 @@ def run(cfg: ComparisonConfig, progress: bool = True) -> ComparisonResult:
     """Run the chapter's experiment (see module docstring)."""
     clock, started = timer(), time.time()
     device = pick_device(cfg.device)
-    ckpt_dir = out_path(cfg.out_dir, "checkpoints", cfg.digest(), "-").parent
+    ckpt_dir = checkpoint_dir(cfg)
     rows: list[dict[str, Any]] = []
     sources, harness_params = {}, {}
     for setting in cfg.settings:
@@ -242,15 +235,12 @@ def run(cfg: ComparisonConfig, progress: bool = True) -> ComparisonResult:
             row.update({f"latency_ms[{k}]": v for k, v in lat[f"{row['method']}|{row['seed']}"].items()})
     runs_df = pd.DataFrame(rows)
     summary = summarize(runs_df)
-    for name, frame in (("runs.csv", runs_df), ("summary.csv", summary)):
-        with atomic_path(out_path(cfg.out_dir, name)) as tmp:
-            frame.to_csv(tmp, index=False)
+    files = write_tables(cfg.out_dir, {"runs.csv": runs_df, "summary.csv": summary})
     record = RunRecord("comparison", cfg.profile, cfg.to_dict(), list(cfg.seeds), device, merge_sources(sources),
                        started=started)  # made last (the data sources are known then), started first
-    results = {**record.to_dict(clock()), "harness_parameters": harness_params,
-               **headline(cfg, summary, runs_df), "latency_note": f"median of 30 CPU forward passes of each shrunk net at batch "
-                                                         f"sizes {list(cfg.latency_batches)}, {torch.get_num_threads()} "
-                                                         f"torch threads, all nets of a setting interleaved",
-               "files": {n: str(out_path(cfg.out_dir, f"{n}.csv")) for n in ("runs", "summary")}}
+    note = (f"median of 30 CPU forward passes of each shrunk net at batch sizes {list(cfg.latency_batches)}, "
+            f"{torch.get_num_threads()} torch threads, all nets of a setting interleaved")
+    results = {**record.to_dict(clock()), "harness_parameters": harness_params, **headline(cfg, summary, runs_df),
+               "latency_note": note, "files": files}
     write_json(out_path(cfg.out_dir, "results.json"), results)
     return ComparisonResult(results, runs_df, summary)

@@ -147,7 +147,8 @@ def findings(results: dict[str, Any]) -> str:
                 text += (f"; the runner-up is {desc(s['runner_up'])}, " +
                          ("and their 95% confidence intervals overlap, so this ranking is not resolved by these seeds"
                           if s["tied_with_runner_up"] else "and their 95% confidence intervals do not overlap"))
-            text += "." + ("" if METHOD_INFO[s["best"]][2] else " It is a baseline, not one of the three papers' methods.")
+            baseline = not METHOD_INFO[s["best"]][2]
+            text += "." + (" It is a baseline, not one of the three papers' methods." if baseline else "")
         else:
             text += (f"no method stays within {s['tolerance_points']:g} point(s) of the dense accuracy; the most "
                      f"accurate pruned net is {desc(s['most_accurate'])}.")

@@ -18,14 +18,14 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from pruninglib._io import atomic_path, write_json
+from pruninglib._io import write_json
 from pruninglib.config import CovidCNNConfig
 from pruninglib.data import Split, pick_device
 from pruninglib.data.augment import AugmentedSplit
 from pruninglib.data.covid import CovidData, load_covid
 from pruninglib.data.splits import fold_table, stratified_group_kfold
-from pruninglib.experiments.common import (RunRecord, latencies, max_logit_difference, out_path, ramped, seeded,
-                                           stochastic_pruner, timer)
+from pruninglib.experiments.common import (RunRecord, checkpoint_dir, latencies, max_logit_difference, out_path, ramped,
+                                           seeded, stochastic_pruner, timer, write_tables)
 from pruninglib.experiments.covid_summary import headline
 from pruninglib.metrics import count_flops, count_params
 from pruninglib.metrics.binary import binary_metrics, predict_proba
@@ -115,7 +115,7 @@ def run(cfg: CovidCNNConfig, progress: bool = True) -> CovidResult:
                                        "test_images_per_fold": folds_df["test images"].tolist()}}
     record = RunRecord("covid_cnn", cfg.profile, cfg.to_dict(), list(cfg.seeds), device, source)
     input_shape = (1, cfg.image_size, cfg.image_size)
-    ckpt_dir = out_path(cfg.out_dir, "checkpoints", cfg.digest(), "-").parent
+    ckpt_dir = checkpoint_dir(cfg)
     runs = [(v, k, s) for k in range(cfg.folds) for s in cfg.seeds for v in ("dense", *cfg.variants)]
     rows, summary, preds, chans = [], [], [], []
     models: dict[tuple[str, int, int], nn.Module] = {}
@@ -154,13 +154,8 @@ def run(cfg: CovidCNNConfig, progress: bool = True) -> CovidResult:
     model_paths = [save_model(shrunk[(cfg.chosen, k, s)], str(out_path(cfg.out_dir, "models",
                                                                         f"shrunk_{cfg.chosen}_fold{k}_seed{s}.pt")))
                    for k in range(cfg.folds) for s in cfg.seeds]
-    files = {}
-    for name, df, kw in (("dynamics", dynamics, {"compression": "gzip"}), ("summary", table, {}),
-                         ("predictions", predictions, {}), ("channels", channels, {})):
-        path = out_path(cfg.out_dir, f"{name}.csv.gz" if name == "dynamics" else f"{name}.csv")
-        with atomic_path(path) as tmp:
-            df.to_csv(tmp, index=False, **kw)
-        files[name] = str(path)
+    files = write_tables(cfg.out_dir, {"dynamics.csv.gz": dynamics, "summary.csv": table,
+                                       "predictions.csv": predictions, "channels.csv": channels})
     first = (0, cfg.seeds[0])
     lat = latencies({"dense": models[("dense", *first)], "shrunk": shrunk[(cfg.chosen, *first)]}, input_shape,
                     cfg.latency_batches)

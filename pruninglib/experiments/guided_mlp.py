@@ -18,10 +18,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from pruninglib._io import atomic_path, write_json
+from pruninglib._io import write_json
 from pruninglib.config import GuidedMLPConfig
 from pruninglib.data import Dataset, load_mnist, pick_device
-from pruninglib.experiments.common import RunRecord, latencies, mean_std, model_metrics, out_path, seeded, timer
+from pruninglib.experiments.common import (RunRecord, checkpoint_dir, latencies, mean_std, model_metrics, out_path,
+                                           seeded, timer, write_tables)
 from pruninglib.methods import make_penalty
 from pruninglib.models import MLP, save_model
 from pruninglib.pruning import fan_in_norms
@@ -89,7 +90,7 @@ def run(cfg: GuidedMLPConfig, progress: bool = True) -> GuidedResult:
     device = pick_device(cfg.device)
     data = load_mnist(cfg.data_root or None, val_size=cfg.val_size, train_subset=cfg.train_subset, device=device)
     record = RunRecord("guided_mlp", cfg.profile, cfg.to_dict(), list(cfg.seeds), device, data.source)
-    ckpt_dir = out_path(cfg.out_dir, "checkpoints", cfg.digest(), "-").parent
+    ckpt_dir = checkpoint_dir(cfg)
     norm_rows: list[dict[str, Any]] = []
     kept_rows: list[dict[str, Any]] = []
     summary: list[dict[str, Any]] = []
@@ -120,9 +121,7 @@ def run(cfg: GuidedMLPConfig, progress: bool = True) -> GuidedResult:
     paths = [save_model(shrink(models[(chosen, s)], keep_largest(models[(chosen, s)], cfg.chosen_keep)),
                         str(out_path(cfg.out_dir, "models", f"shrunk_{cfg.chosen}_guided_seed{s}.pt")))
              for s in cfg.seeds]
-    for name, frame in (("norms.csv", norms), ("kept.csv", kept), ("summary.csv", table)):
-        with atomic_path(out_path(cfg.out_dir, name)) as tmp:
-            frame.to_csv(tmp, index=False)
+    files = write_tables(cfg.out_dir, {"norms.csv": norms, "kept.csv": kept, "summary.csv": table})
     dense = models[(chosen, s0)]
     lat = latencies({"dense": dense, "shrunk": shrink(dense, keep_largest(dense, cfg.chosen_keep))}, INPUT_SHAPE,
                     cfg.latency_batches)
@@ -130,7 +129,7 @@ def run(cfg: GuidedMLPConfig, progress: bool = True) -> GuidedResult:
                "latency_note": f"median of 30 forward passes, {chosen} seed {s0}: full vs {cfg.chosen_keep:.0%} of "
                                f"hidden units kept",
                "resumed_runs": resumed, "shrunk_model_path": paths[0], "shrunk_model_paths": paths,
-               "files": {n: str(out_path(cfg.out_dir, f"{n}.csv")) for n in ("norms", "kept", "summary")}}
+               "files": files}
     write_json(out_path(cfg.out_dir, "results.json"), results)
     return GuidedResult(results, norms, kept, table, models)
 

@@ -14,11 +14,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from pruninglib._io import atomic_path, write_json
+from pruninglib._io import write_json
 from pruninglib.config import MLPMnistConfig
 from pruninglib.data import Dataset, load_mnist, pick_device
-from pruninglib.experiments.common import (RunRecord, latencies, model_metrics, out_path, ramped, seeded,
-                                           shrink_and_prove, stochastic_pruner, timer)
+from pruninglib.experiments.common import (RunRecord, checkpoint_dir, latencies, model_metrics, out_path, ramped,
+                                           seeded, shrink_and_prove, stochastic_pruner, timer, write_tables)
 from pruninglib.experiments.common import mean_std as _mean_std
 from pruninglib.models import MLP, save_model
 from pruninglib.pruning import node_summary
@@ -80,7 +80,7 @@ def run(cfg: MLPMnistConfig, progress: bool = True) -> MLPResult:
     device = pick_device(cfg.device)
     data = load_mnist(cfg.data_root or None, val_size=cfg.val_size, train_subset=cfg.train_subset, device=device)
     record = RunRecord("mlp_mnist", cfg.profile, cfg.to_dict(), list(cfg.seeds), device, data.source)
-    ckpt_dir = out_path(cfg.out_dir, "checkpoints", cfg.digest(), "-").parent
+    ckpt_dir = checkpoint_dir(cfg)
     runs = [(v, s) for s in cfg.seeds for v in ("dense", *cfg.variants)]
     rows: list[dict[str, Any]] = []
     summary: list[dict[str, Any]] = []
@@ -117,18 +117,14 @@ def run(cfg: MLPMnistConfig, progress: bool = True) -> MLPResult:
     model_paths = [save_model(shrunk[(cfg.chosen, s)], str(out_path(cfg.out_dir, "models",
                                                                     f"shrunk_{cfg.chosen}_seed{s}.pt")))
                    for s in cfg.seeds]
-    with atomic_path(out_path(cfg.out_dir, "dynamics.csv.gz")) as tmp:
-        dynamics.to_csv(tmp, index=False, compression="gzip")
-    with atomic_path(out_path(cfg.out_dir, "summary.csv")) as tmp:
-        table.to_csv(tmp, index=False)
+    files = write_tables(cfg.out_dir, {"dynamics.csv.gz": dynamics, "summary.csv": table})
     lat = latencies({"dense": models[("dense", cfg.seeds[0])], "shrunk": shrunk[(cfg.chosen, cfg.seeds[0])]},
                     INPUT_SHAPE, cfg.latency_batches)
     results = {**record.to_dict(clock()), **_headline(cfg, table), "latency_ms": lat,
                "latency_note": f"median of 30 forward passes, dense seed {cfg.seeds[0]} vs shrunk "
                                f"{cfg.chosen} seed {cfg.seeds[0]}, batch sizes {list(cfg.latency_batches)}",
                "resumed_runs": resumed, "shrunk_model_path": model_paths[0], "shrunk_model_paths": model_paths,
-               "files": {"dynamics": str(out_path(cfg.out_dir, "dynamics.csv.gz")),
-                         "summary": str(out_path(cfg.out_dir, "summary.csv"))}}
+               "files": files}
     write_json(out_path(cfg.out_dir, "results.json"), results)
     return MLPResult(results, table, dynamics, models, shrunk)
 

@@ -17,12 +17,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from pruninglib._io import atomic_path, write_json
+from pruninglib._io import write_json
 from pruninglib.config import RelevanceLeNetConfig
 from pruninglib.data import Dataset, load_mnist, pick_device
 from pruninglib.data.tensors import Split
-from pruninglib.experiments.common import (RunRecord, latencies, mean_std, model_metrics, out_path, seeded,
-                                           shrink_and_prove, timer)
+from pruninglib.experiments.common import (RunRecord, checkpoint_dir, latencies, mean_std, model_metrics, out_path,
+                                           seeded, shrink_and_prove, timer, write_tables)
 from pruninglib.methods import make_penalty, make_pruner
 from pruninglib.metrics import evaluate
 from pruninglib.models import LeNet5, save_model
@@ -79,7 +79,7 @@ def run(cfg: RelevanceLeNetConfig, progress: bool = True) -> RelevanceResult:
         data.test = Split(data.test.x[:cfg.test_size], data.test.y[:cfg.test_size])
         data.source["split"]["test_size"] = cfg.test_size  # type: ignore[index]
     record = RunRecord("relevance_lenet5", cfg.profile, cfg.to_dict(), list(cfg.seeds), device, data.source)
-    ckpt_dir = out_path(cfg.out_dir, "checkpoints", cfg.digest(), "-").parent
+    ckpt_dir = checkpoint_dir(cfg)
     runs = [("dense", s) for s in cfg.dense_seeds] + [("relevance", s) for s in cfg.seeds]
     gate_rows: list[dict[str, Any]] = []
     summary: list[dict[str, Any]] = []
@@ -108,16 +108,13 @@ def run(cfg: RelevanceLeNetConfig, progress: bool = True) -> RelevanceResult:
 
     model_paths = [save_model(shrunk[s], str(out_path(cfg.out_dir, "models", f"shrunk_relevance_seed{s}.pt")))
                    for s in cfg.seeds]
-    for name, frame in (("crops.csv", crops), ("summary.csv", table)):
-        with atomic_path(out_path(cfg.out_dir, name)) as tmp:
-            frame.to_csv(tmp, index=False)
+    files = write_tables(cfg.out_dir, {"crops.csv": crops, "summary.csv": table})
     s0 = cfg.seeds[0]
     lat = latencies({"dense": models[("relevance", s0)], "shrunk": shrunk[s0]}, INPUT_SHAPE, cfg.latency_batches)
     results = {**record.to_dict(clock()), **_headline(cfg, table, crops), "latency_ms": lat,
                "latency_note": f"median of 30 forward passes, masked vs shrunk relevance net of seed {s0}",
                "resumed_runs": resumed, "shrunk_model_path": model_paths[0], "shrunk_model_paths": model_paths,
-               "files": {"crops": str(out_path(cfg.out_dir, "crops.csv")),
-                         "summary": str(out_path(cfg.out_dir, "summary.csv"))}}
+               "files": files}
     write_json(out_path(cfg.out_dir, "results.json"), results)
     return RelevanceResult(results, crops, table, models, shrunk)
 

@@ -19,11 +19,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from pruninglib._io import atomic_path, write_json
+from pruninglib._io import write_json
 from pruninglib.config import TheoryConfig
 from pruninglib.data import Dataset, load_mnist, pick_device
 from pruninglib.experiments import theory_math as tm
-from pruninglib.experiments.common import RunRecord, out_path, seeded, stochastic_pruner, timer
+from pruninglib.experiments.common import (RunRecord, checkpoint_dir, out_path, seeded, stochastic_pruner, timer,
+                                           write_tables)
 from pruninglib.experiments.theory_claims import claims, death_curves
 from pruninglib.metrics import evaluate
 from pruninglib.models import CNN, MLP
@@ -103,7 +104,7 @@ def run(cfg: TheoryConfig, progress: bool = True) -> TheoryResult:
 
     data = load_mnist(cfg.data_root or None, val_size=cfg.val_size, train_subset=cfg.train_subset, device=device)
     record = RunRecord("theory", cfg.profile, cfg.to_dict(), list(cfg.seeds), device, data.source)
-    ckpt_dir = out_path(cfg.out_dir, "checkpoints", cfg.digest(), "-").parent
+    ckpt_dir = checkpoint_dir(cfg)
     x_bn, y_bn = data.train.x[:cfg.batch_size], data.train.y[:cfg.batch_size]
     rows: list[dict[str, Any]] = []
     summary: list[dict[str, Any]] = []
@@ -127,14 +128,10 @@ def run(cfg: TheoryConfig, progress: bool = True) -> TheoryResult:
     table = pd.DataFrame(summary)
     found = claims(cfg, trajectories, shrinkage, minima, invariance, units, deaths, table, pd.DataFrame(bn_checks))
 
-    with atomic_path(out_path(cfg.out_dir, "units.csv.gz")) as tmp:
-        units.to_csv(tmp, index=False, compression="gzip")
-    with atomic_path(out_path(cfg.out_dir, "summary.csv")) as tmp:
-        table.to_csv(tmp, index=False)
+    files = write_tables(cfg.out_dir, {"units.csv.gz": units, "summary.csv": table})
     results = {**record.to_dict(clock()), "targets": found["targets"], "measured": found["measured"],
                "test_accuracy": {v: [float(a) for a in g["test_accuracy"]] for v, g in table.groupby("variant")},
                "resumed_runs": resumed,
-               "files": {"units": str(out_path(cfg.out_dir, "units.csv.gz")),
-                         "summary": str(out_path(cfg.out_dir, "summary.csv"))}}
+               "files": files}
     write_json(out_path(cfg.out_dir, "results.json"), results)
     return TheoryResult(results, trajectories, shrinkage, minima, curves, table, units, deaths)

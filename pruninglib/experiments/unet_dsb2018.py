@@ -19,12 +19,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from pruninglib._io import atomic_path, write_json
+from pruninglib._io import write_json
 from pruninglib.config import UNetDSBConfig
 from pruninglib.data import Split, pick_device
 from pruninglib.data.dsb2018 import DSBData, load_dsb2018, split_ids
 from pruninglib.data.flips import FlipSplit
-from pruninglib.experiments.common import RunRecord, latencies, out_path, ramped, seeded, stochastic_pruner, timer
+from pruninglib.experiments.common import (RunRecord, checkpoint_dir, latencies, out_path, ramped, seeded,
+                                           stochastic_pruner, timer, write_tables)
 from pruninglib.experiments.unet_summary import targets
 from pruninglib.metrics import count_flops, count_params
 from pruninglib.metrics.instances import predict_probs, segmentation_scores
@@ -145,7 +146,7 @@ def run(cfg: UNetDSBConfig, progress: bool = True) -> UNetResult:
                                        **{f"{k}_images": len(v) for k, v in splits.items()}}, "split_ids": splits}
     record = RunRecord("unet_dsb2018", cfg.profile, cfg.to_dict(), list(cfg.seeds), device, source)
     input_shape = (1, cfg.image_size, cfg.image_size)
-    ckpt_dir = out_path(cfg.out_dir, "checkpoints", cfg.digest(), "-").parent
+    ckpt_dir = checkpoint_dir(cfg)
     rows, summary, chans, images = [], [], [], []
     models: dict[tuple[str, int], nn.Module] = {}
     shrunk: dict[tuple[str, int], nn.Module] = {}
@@ -191,12 +192,8 @@ def run(cfg: UNetDSBConfig, progress: bool = True) -> UNetResult:
     first = cfg.seeds[0]
     model_path = save_model(shrunk[(cfg.chosen, first)], str(out_path(cfg.out_dir, "models",
                                                                      f"shrunk_{cfg.chosen}_seed{first}.pt")))
-    files = {}
-    for name, df in (("dynamics", dynamics), ("summary", table), ("channels", channels), ("per_image", per_image)):
-        path = out_path(cfg.out_dir, f"{name}.csv.gz" if name == "dynamics" else f"{name}.csv")
-        with atomic_path(path) as tmp:
-            df.to_csv(tmp, index=False, **({"compression": "gzip"} if name == "dynamics" else {}))
-        files[name] = str(path)
+    files = write_tables(cfg.out_dir, {"dynamics.csv.gz": dynamics, "summary.csv": table, "channels.csv": channels,
+                                       "per_image.csv": per_image})
     lat = latencies({"dense": models[("dense", first)], "shrunk": shrunk[(cfg.chosen, first)]}, input_shape,
                     cfg.latency_batches)
     head = headline(cfg, table)

@@ -18,13 +18,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pruninglib._io import atomic_path, write_json
+from pruninglib._io import write_json
 from pruninglib.config import VGGCifarConfig
 from pruninglib.data import Dataset, Split, pick_device
 from pruninglib.data.augment import CropFlipSplit
 from pruninglib.data.cifar import load_cifar10
-from pruninglib.experiments.common import (RunRecord, latencies, model_metrics, out_path, ramped, seeded,
-                                           shrink_and_prove, stochastic_pruner, timer)
+from pruninglib.experiments.common import (RunRecord, checkpoint_dir, latencies, model_metrics, out_path, ramped,
+                                           seeded, shrink_and_prove, stochastic_pruner, timer, write_tables)
 from pruninglib.experiments.vgg_summary import curve_from_dynamics, headline
 from pruninglib.metrics import evaluate, latency
 from pruninglib.models import VGG16, save_model
@@ -197,18 +197,24 @@ def speed(dense: nn.Module, small: nn.Module, batches: tuple[int, ...]) -> dict[
     return out
 
 
+def load_data(cfg: VGGCifarConfig, device: torch.device, progress: bool = True) -> tuple[Dataset, Split]:
+    """CIFAR-10 split as ``cfg`` asks, on ``device``, and the training split the runs draw batches from: randomly
+    cropped and flipped on the device when ``augment``, channels_last on a GPU with ``amp``."""
+    data = load_cifar10(cfg.data_root or None, val_size=cfg.val_size, train_subset=cfg.train_subset,
+                        test_subset=cfg.test_subset, device=device, download=cfg.download, progress=progress)
+    x = data.train.x
+    if cfg.amp and device.type == "cuda":  # channels_last batches for the channels_last model (fast convs on GPU)
+        x = x.contiguous(memory_format=torch.channels_last)
+    return data, CropFlipSplit(x, data.train.y) if cfg.augment else Split(x, data.train.y)
+
+
 def run(cfg: VGGCifarConfig, progress: bool = True) -> VGGResult:
     """Run the chapter's experiment (see module docstring)."""
     clock = timer()
     device = pick_device(cfg.device)
-    data = load_cifar10(cfg.data_root or None, val_size=cfg.val_size, train_subset=cfg.train_subset,
-                        test_subset=cfg.test_subset, device=device, download=cfg.download, progress=progress)
+    data, train = load_data(cfg, device, progress)
     record = RunRecord("vgg_cifar10", cfg.profile, cfg.to_dict(), [cfg.seed], device, data.source)
-    x = data.train.x
-    if cfg.amp and device.type == "cuda":  # channels_last batches for the channels_last model (fast convs on GPU)
-        x = x.contiguous(memory_format=torch.channels_last)
-    train = CropFlipSplit(x, data.train.y) if cfg.augment else Split(x, data.train.y)
-    ckpt_dir = str(out_path(cfg.out_dir, "checkpoints", cfg.digest(), "-").parent)
+    ckpt_dir = str(checkpoint_dir(cfg))
     models, shrunk, rows, summary, filters, timings, curve = {}, {}, [], [], [], [], []
 
     def record_method(method: str, model: VGG16) -> None:
@@ -246,10 +252,8 @@ def run(cfg: VGGCifarConfig, progress: bool = True) -> VGGResult:
 
     measured = speed(models["dense"], shrunk[cfg.chosen], cfg.latency_batches)
     model_path = save_model(shrunk[cfg.chosen], str(out_path(cfg.out_dir, "models", f"shrunk_{cfg.chosen}.pt")))
-    files = {"dynamics": "dynamics.csv.gz", "summary": "summary.csv", "filters": "filters.csv", "curve": "curve.csv"}
-    for key, frame in (("dynamics", dynamics), ("summary", table), ("filters", filters_df), ("curve", curve_df)):
-        with atomic_path(out_path(cfg.out_dir, files[key])) as tmp:
-            frame.to_csv(tmp, index=False, compression="gzip" if key == "dynamics" else None)
+    files = write_tables(cfg.out_dir, {"dynamics.csv.gz": dynamics, "summary.csv": table, "filters.csv": filters_df,
+                                       "curve.csv": curve_df})
     results = {**record.to_dict(clock()), **headline(cfg, table),
                "speed": measured, "latency_ms": measured["cpu_latency_ms"],
                "training_throughput": timings, "filter_budget": budget,
@@ -257,6 +261,6 @@ def run(cfg: VGGCifarConfig, progress: bool = True) -> VGGResult:
                                  "epochs": t["epochs_run"] + t["resumed_from_epoch"]}
                                 for t in timings if t.get("resumed_from_epoch") is not None],
                "shrunk_model_path": model_path,
-               "files": {k: str(out_path(cfg.out_dir, v)) for k, v in files.items()}}
+               "files": files}
     write_json(out_path(cfg.out_dir, "results.json"), results)
     return VGGResult(results, table, filters_df, curve_df, dynamics, data, models, shrunk)
