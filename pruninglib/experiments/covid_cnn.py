@@ -36,12 +36,17 @@ from pruninglib.surgery import shrink
 from pruninglib.tracking import DynamicsTracker, to_frame
 from pruninglib.training import fit, make_optimizer
 
+# Shared by quick and paper, chosen in trial runs on these 191 images (dense and L2, 5 folds, seed 0; see the
+# chapter): stronger augmentation lifted the dense AUC from 0.51 to 0.60; sparser blocks 3 and 4 let channels of
+# block 3 die too (block 4 alone holds 53% of the channels).
+_TRAINING: dict[str, Any] = {"augment_shift": 4, "augment_intensity": 0.2,
+                             "target_sparsity": [0.5, 0.9, 0.995, 0.999, 0.98]}
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {},  # the config defaults: seconds
     "quick": {"profile": "quick", "folds": 5, "image_size": 64, "channels": [16, 32, 64, 128], "epochs": 20,
-              "variants": ["l2"], "bootstrap": 1000},
-    "paper": {"profile": "paper", "folds": 5, "image_size": 64, "channels": [16, 32, 64, 128], "epochs": 40,
-              "variants": ["l2", "l1", "none"], "bootstrap": 2000},
+              "variants": ["l2"], "bootstrap": 1000, **_TRAINING},
+    "paper": {"profile": "paper", "folds": 5, "seeds": [0, 1, 2], "image_size": 64, "channels": [16, 32, 64, 128],
+              "epochs": 40, "variants": ["l2", "l1", "none"], "bootstrap": 2000, **_TRAINING},
 }
 
 
