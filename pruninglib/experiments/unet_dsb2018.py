@@ -37,12 +37,14 @@ from pruninglib.surgery import shrink
 from pruninglib.tracking import DynamicsTracker, to_frame
 from pruninglib.training import KeepMask, fit, make_optimizer
 
+# Level-0 target 0.9 (0.8 before): chosen on the validation split with probe seeds 5 and 6, which are not reported
+# (book/chapters/unet_dsb2018_val_probes.json); the 5-seed run at 0.8 is kept as unet_dsb2018_paper_run5.json.
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {},  # the config defaults: 24 images at 32 px, a tiny net, seconds
     "quick": {"profile": "quick", "max_images": 0, "image_size": 64, "depth": 3, "base": 8, "epochs": 6,
-              "target_sparsity": [0.8, 0.97, 0.995, 0.998, 0.5]},
+              "target_sparsity": [0.9, 0.97, 0.995, 0.998, 0.5]},
     "paper": {"profile": "paper", "max_images": 0, "image_size": 80, "depth": 3, "base": 8, "epochs": 24,
-              "seeds": [0, 1, 2, 3, 4], "target_sparsity": [0.8, 0.97, 0.995, 0.998, 0.5], "finetune_epochs": 2},
+              "seeds": [0, 1, 2, 3, 4], "target_sparsity": [0.9, 0.97, 0.995, 0.998, 0.5], "finetune_epochs": 2},
 }
 
 
