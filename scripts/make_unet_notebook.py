@@ -86,14 +86,15 @@ nucleus matches a true one when their IoU exceeds $t$, and the precision is $TP 
 the mean over thresholds, and the data set the mean over images ("mean AP"). The foreground Dice is computed per
 image and averaged.
 
-**Training.** Cross-entropy, Adam, cosine learning rate, random flips and 90-degree rotations. The regularizer acts
-on the conv filters and on the BatchNorm scales $\gamma$ (`penalize_bn_scale`): $\gamma$ and the next conv's weights
-can trade scale without changing the function, so penalizing both makes the penalty act on whole channels, as
-network slimming does {cite}`liu2017slimming`. The **dense** network is plain training: a constant weight decay
-`dense_weight_decay` on the filters, no penalty on $\gamma$, no pruning. **Channel-norm baseline:** from the dense net, remove per block the channels with the smallest filter
-norm (`baseline_norm`), as many as the chosen variant removed, then fine-tune `finetune_epochs` epochs at a tenth
-of the learning rate (weight decay `dense_weight_decay`) with the removed filters held at zero; the table shows it
-before and after fine-tuning.
+**Training.** Cross-entropy, SGD with Nesterov momentum 0.9 (`optimizer`), cosine learning rate, random flips and
+90-degree rotations. The regularizer acts on the conv filters and on the BatchNorm scales $\gamma$
+(`penalize_bn_scale`): $\gamma$ and the next conv's weights can trade scale without changing the function, so
+penalizing both makes the penalty act on whole channels, as network slimming does {cite}`liu2017slimming`. The
+**dense** network is plain training: a constant weight decay `dense_weight_decay` on the filters, no penalty on
+$\gamma$, no pruning. **Channel-norm baseline:** from the dense net, remove per block the channels with the smallest
+filter norm (`baseline_norm`), as many as the chosen variant removed, then fine-tune `finetune_epochs` epochs at a
+tenth of the learning rate (weight decay `dense_weight_decay`) with the removed filters held at zero; the table
+shows it before and after fine-tuning.
 """
 
 READING = r"""
