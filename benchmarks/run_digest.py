@@ -6,8 +6,8 @@ fingerprints are taken of what it wrote, none of which depends on the layout of 
 * ``weights``: the SHA-256 of every trained network's tensors (bit patterns, so -0.0 differs from 0.0), read from
   the checkpoints and saved models, as a sorted list (file names and folders do not matter);
 * ``dynamics``: the SHA-256 of the tidy per-epoch rows (``dynamics.csv.gz``; columns and rows sorted);
-* ``numbers``: every number of ``results.json`` outside provenance and timing (wall times, latencies,
-  throughput, hardware), as a sorted multiset, so a new layout that holds the same values still matches.
+* ``numbers``: every number of ``results.json`` outside provenance, timing (wall times, latencies, throughput,
+  hardware) and target verdicts, as a sorted multiset, so a new layout that holds the same values still matches.
 
     PRUNINGLIB_DATA=../shared/data python -m benchmarks.run_digest --save artifacts/digest-before.json
     PRUNINGLIB_DATA=../shared/data python -m benchmarks.run_digest --compare artifacts/digest-before.json
@@ -33,9 +33,12 @@ import torch
 from benchmarks.common import setup_threads
 from pruninglib.experiments import CHAPTERS
 
-# results.json keys whose values are provenance or time, not results of the computation
+# results.json keys whose values are provenance or time, not results of the computation; and targets and their
+# verdicts, which are derived from the run rows (fingerprinted) and whose layout changed from value/met records to
+# interval verdicts
 VOLATILE = ("time", "wall", "started", "latency", "hardware", "software", "git", "throughput", "images_per_s",
-            "_s", "speed", "path", "notebook", "torch_version", "files", "seconds", "cpu", "gpu", "threads")
+            "_s", "speed", "path", "notebook", "torch_version", "files", "seconds", "cpu", "gpu", "threads",
+            "target", "met")
 
 
 def _tensors(obj: Any, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
