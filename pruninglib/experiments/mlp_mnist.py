@@ -6,24 +6,23 @@ masked one. Writes ``results.json``, ``dynamics.csv.gz``, ``summary.csv`` and th
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import pandas as pd
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from pruninglib._io import write_json
 from pruninglib.config import MLPMnistConfig
-from pruninglib.data import Dataset, load_mnist, pick_device
-from pruninglib.experiments.common import (RunRecord, checkpoint_dir, latencies, model_metrics, out_path, ramped,
-                                           seeded, shrink_and_prove, stochastic_pruner, timer, write_tables)
+from pruninglib.data import Dataset, load_mnist
+from pruninglib.experiments.common import model_metrics, ramped, seeded, shrink_and_prove, stochastic_pruner
 from pruninglib.experiments.common import mean_std as _mean_std
-from pruninglib.models import MLP, save_model
+from pruninglib.experiments.runner import (ChapterResult, Context, Experiment, Measured, RunKey, Summary, Trained,
+                                           run_experiment)
+from pruninglib.experiments.targets import Target
+from pruninglib.models import MLP
 from pruninglib.pruning import node_summary
 from pruninglib.regularizers import penalty
-from pruninglib.tracking import DynamicsTracker, to_frame
+from pruninglib.tracking import DynamicsTracker
 from pruninglib.training import FitState, fit, make_optimizer
 
 INPUT_SHAPE = (1, 28, 28)
@@ -32,17 +31,6 @@ PROFILES: dict[str, dict[str, Any]] = {
     "quick": {"profile": "quick", "seeds": [0], "epochs": 8, "train_subset": 0},
     "paper": {"profile": "paper", "seeds": [0, 1, 2], "epochs": 20, "train_subset": 0},
 }
-
-
-@dataclass
-class MLPResult:
-    """What the notebook shows: the JSON record, a row per run, the tidy dynamics, and the models."""
-
-    results: dict[str, Any]
-    summary: pd.DataFrame
-    dynamics: pd.DataFrame
-    models: dict[tuple[str, int], nn.Module]
-    shrunk: dict[tuple[str, int], nn.Module]
 
 
 def method_penalty(cfg: MLPMnistConfig, variant: str) -> Callable[[nn.Module, FitState], torch.Tensor]:
@@ -54,83 +42,97 @@ def method_penalty(cfg: MLPMnistConfig, variant: str) -> Callable[[nn.Module, Fi
     return lambda m, st: penalty(variant, m.prunable().values(), coefficient(st))  # type: ignore[operator]
 
 
-def _train(cfg: MLPMnistConfig, data: Dataset, variant: str, seed: int, device: torch.device,
-           checkpoint: str, progress: bool) -> tuple[nn.Module, list[dict[str, Any]], int | None]:
-    """Train one run. ``variant`` 'dense' = L2 with ``dense_weight_decay`` and no pruning.
+class MLPExperiment(Experiment):
+    """Dense and one stochastic run per regularizer in ``cfg.variants``, per seed; each pruned net shrunk and
+    proved."""
 
-    Returns the model, its tidy dynamics rows and the epoch its checkpoint was resumed at (None: fresh start).
-    """
-    with seeded(seed):
-        model = MLP(cfg.widths).to(device)
-    tracker = DynamicsTracker({"train": data.train, "val": data.val, "test": data.test},
-                              {"variant": variant, "seed": seed})
-    callbacks: list[Any] = [tracker]
-    if variant != "dense":
-        callbacks.insert(0, stochastic_pruner(cfg, model, seed))
-    state = fit(model, data.train, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                optimizer=make_optimizer(cfg.optimizer, model.parameters(), cfg.lr),
-                generator=torch.Generator().manual_seed(seed), penalty=method_penalty(cfg, variant),
-                callbacks=callbacks, checkpoint=checkpoint, desc=f"{variant} seed {seed}", progress=progress)
-    return model, tracker.rows, state.resumed_from_epoch
+    name, input_shape = "mlp_mnist", INPUT_SHAPE
 
+    def load(self, cfg: MLPMnistConfig, device: torch.device, progress: bool) -> Dataset:
+        return load_mnist(cfg.data_root or None, val_size=cfg.val_size, train_subset=cfg.train_subset,
+                          device=device)
 
-def run(cfg: MLPMnistConfig, progress: bool = True) -> MLPResult:
-    """Run the chapter's experiment (see module docstring)."""
-    clock = timer()
-    device = pick_device(cfg.device)
-    data = load_mnist(cfg.data_root or None, val_size=cfg.val_size, train_subset=cfg.train_subset, device=device)
-    record = RunRecord("mlp_mnist", cfg.profile, cfg.to_dict(), list(cfg.seeds), device, data.source)
-    ckpt_dir = checkpoint_dir(cfg)
-    runs = [(v, s) for s in cfg.seeds for v in ("dense", *cfg.variants)]
-    rows: list[dict[str, Any]] = []
-    summary: list[dict[str, Any]] = []
-    models: dict[tuple[str, int], nn.Module] = {}
-    shrunk: dict[tuple[str, int], nn.Module] = {}
-    resumed: list[dict[str, Any]] = []  # runs that continued from a checkpoint of an interrupted command
-    for variant, seed in tqdm(runs, desc="runs", disable=not progress):
-        model, run_rows, from_epoch = _train(cfg, data, variant, seed, device,
-                                             str(ckpt_dir / f"{variant}-seed{seed}.pt"), progress)
-        if from_epoch is not None:
-            resumed.append({"variant": variant, "seed": seed, "from_epoch": from_epoch, "epochs": cfg.epochs})
-        rows += run_rows
-        models[(variant, seed)] = model
-        if variant == "dense":
+    def runs(self, cfg: MLPMnistConfig, data: Dataset) -> list[RunKey]:
+        return [RunKey(v, s) for s in cfg.seeds for v in ("dense", *cfg.variants)]
+
+    def train(self, cfg: MLPMnistConfig, data: Dataset, key: RunKey, ctx: Context) -> Trained:
+        """One run; 'dense' = L2 with ``dense_weight_decay`` and no pruning."""
+        with seeded(key.seed):
+            model = MLP(cfg.widths).to(ctx.device)
+        tracker = DynamicsTracker({"train": data.train, "val": data.val, "test": data.test}, key.label)
+        callbacks: list[Any] = [tracker]
+        if key.variant != "dense":
+            callbacks.insert(0, stochastic_pruner(cfg, model, key.seed))
+        state = fit(model, data.train, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                    optimizer=make_optimizer(cfg.optimizer, model.parameters(), cfg.lr),
+                    generator=torch.Generator().manual_seed(key.seed), penalty=method_penalty(cfg, key.variant),
+                    callbacks=callbacks, checkpoint=ctx.checkpoint(key), desc=f"{key.variant} seed {key.seed}",
+                    progress=ctx.progress)
+        return Trained(model, tracker.rows, state.resumed_from_epoch, cfg.epochs)
+
+    def measure(self, cfg: MLPMnistConfig, data: Dataset, key: RunKey, trained: Trained, ctx: Context) -> Measured:
+        model = trained.model
+        if key.variant == "dense":
+            small = None
             report = {"masked": model_metrics(model, data.test, INPUT_SHAPE), "nodes": node_summary(model)}
             report.update(shrunk=report["masked"], max_abs_diff=0.0, max_abs_diff_float32=0.0, max_abs_logit=0.0)
         else:
-            shrunk[(variant, seed)], report = shrink_and_prove(model, data, INPUT_SHAPE)
+            small, report = shrink_and_prove(model, data, INPUT_SHAPE)
         m, s = report["masked"], report["shrunk"]
-        summary.append({
-            "variant": variant, "seed": seed, "val_accuracy": next(
-                r["value"] for r in reversed(run_rows) if r["split"] == "val" and r["metric"] == "accuracy"),
-            "test_accuracy": m["accuracy"], "shrunk_test_accuracy": s["accuracy"],
-            "weight_sparsity": 1.0 - m["nonzero_params"] / m["params"],
-            "nodes_removed": report["nodes"]["all hidden"]["fraction_dead"],
-            **{f"nodes_removed[{k}]": v["fraction_dead"] for k, v in report["nodes"].items() if k != "all hidden"},
-            "params": m["params"], "nonzero_params": m["nonzero_params"], "flops": m["flops"],
-            "shrunk_params": s["params"], "shrunk_nonzero_params": s["nonzero_params"], "shrunk_flops": s["flops"], "max_abs_diff": report["max_abs_diff"],
-            "max_abs_diff_float32": report["max_abs_diff_float32"], "max_abs_logit": report["max_abs_logit"]})
-    table = pd.DataFrame(summary)
-    dynamics = to_frame(rows)
+        row = {"val_accuracy": next(r["value"] for r in reversed(trained.dynamics)
+                                    if r["split"] == "val" and r["metric"] == "accuracy"),
+               "test_accuracy": m["accuracy"], "shrunk_test_accuracy": s["accuracy"],
+               "weight_sparsity": 1.0 - m["nonzero_params"] / m["params"],
+               "nodes_removed": report["nodes"]["all hidden"]["fraction_dead"],
+               **{f"nodes_removed[{k}]": v["fraction_dead"] for k, v in report["nodes"].items()
+                  if k != "all hidden"},
+               "params": m["params"], "nonzero_params": m["nonzero_params"], "flops": m["flops"],
+               "shrunk_params": s["params"], "shrunk_nonzero_params": s["nonzero_params"], "shrunk_flops": s["flops"],
+               "max_abs_diff": report["max_abs_diff"], "max_abs_diff_float32": report["max_abs_diff_float32"],
+               "max_abs_logit": report["max_abs_logit"]}
+        return Measured(row, small)
 
-    # Persist: models of the chosen variant, tidy tables, then results.json last (its presence = run complete).
-    model_paths = [save_model(shrunk[(cfg.chosen, s)], str(out_path(cfg.out_dir, "models",
-                                                                    f"shrunk_{cfg.chosen}_seed{s}.pt")))
-                   for s in cfg.seeds]
-    files = write_tables(cfg.out_dir, {"dynamics.csv.gz": dynamics, "summary.csv": table})
-    lat = latencies({"dense": models[("dense", cfg.seeds[0])], "shrunk": shrunk[(cfg.chosen, cfg.seeds[0])]},
-                    INPUT_SHAPE, cfg.latency_batches)
-    results = {**record.to_dict(clock()), **_headline(cfg, table), "latency_ms": lat,
-               "latency_note": f"median of 30 forward passes, dense seed {cfg.seeds[0]} vs shrunk "
-                               f"{cfg.chosen} seed {cfg.seeds[0]}, batch sizes {list(cfg.latency_batches)}",
-               "resumed_runs": resumed, "shrunk_model_path": model_paths[0], "shrunk_model_paths": model_paths,
-               "files": files}
-    write_json(out_path(cfg.out_dir, "results.json"), results)
-    return MLPResult(results, table, dynamics, models, shrunk)
+    def summarize(self, cfg: MLPMnistConfig, data: Dataset, table: pd.DataFrame, ctx: Context) -> Summary:
+        s0 = cfg.seeds[0]
+        return Summary(_headline(cfg, table), _targets(cfg, table),
+                       save={f"shrunk_{cfg.chosen}_seed{s}": ctx.shrunk[(cfg.chosen, s)] for s in cfg.seeds},
+                       latency={"dense": ctx.models[("dense", s0)], "shrunk": ctx.shrunk[(cfg.chosen, s0)]},
+                       latency_note=f"median of 30 forward passes, dense seed {s0} vs shrunk {cfg.chosen} seed {s0}, "
+                                    f"batch sizes {list(cfg.latency_batches)}")
+
+
+EXPERIMENT = MLPExperiment()
+
+
+def run(cfg: MLPMnistConfig, progress: bool = True) -> ChapterResult:
+    """Run the chapter's experiment (see module docstring)."""
+    return run_experiment(EXPERIMENT, cfg, progress)
+
+
+def _paired(table: pd.DataFrame, a: str, col_a: str, b: str, col_b: str) -> list[float]:
+    """Per seed, ``col_a`` of variant ``a`` minus ``col_b`` of variant ``b`` (seeds in order)."""
+    x = table[table["variant"] == a].set_index("seed")[col_a]
+    y = table[table["variant"] == b].set_index("seed")[col_b]
+    return [float(x[s] - y[s]) for s in x.index]
+
+
+def _targets(cfg: MLPMnistConfig, table: pd.DataFrame) -> list[Target]:
+    """The paper's MLP claim as targets on per-seed values: 50% of hidden nodes removed, a dense net of at least
+    98%, and the shrunk net within 0.3 points of the dense one of the same seed."""
+    by = {v: g for v, g in table.groupby("variant")}
+    return [
+        Target("hidden nodes removed (%)", tuple(100 * by[cfg.chosen]["nodes_removed"]), 50.0, ">=",
+               metric=f"nodes_removed ({cfg.chosen})"),
+        Target("dense test accuracy (%)", tuple(100 * by["dense"]["test_accuracy"]), 98.0, ">=",
+               metric="test_accuracy (dense)"),
+        Target("shrunk minus dense test accuracy (points)",
+               tuple(100 * v for v in _paired(table, cfg.chosen, "shrunk_test_accuracy", "dense", "test_accuracy")),
+               -0.3, ">=", metric=f"shrunk_test_accuracy ({cfg.chosen}) - test_accuracy (dense), same seed"),
+    ]
 
 
 def _headline(cfg: MLPMnistConfig, table: pd.DataFrame) -> dict[str, Any]:
-    """Dense, pruned and shrunk metrics (mean, std over seeds) and the chapter's targets, met or not."""
+    """Dense, pruned and shrunk metrics (mean, std over seeds)."""
     by = {v: g for v, g in table.groupby("variant")}
     dense, chosen = by["dense"], by[cfg.chosen]
     layers = [c for c in table.columns if c.startswith("nodes_removed[")]
@@ -139,8 +141,6 @@ def _headline(cfg: MLPMnistConfig, table: pd.DataFrame) -> dict[str, Any]:
         return {"metric": "test_accuracy", "value": _mean_std(g[acc]), "params": _mean_std(g[params]),
                 "flops": _mean_std(g[flops])}
 
-    dense_acc, shrunk_acc = dense["test_accuracy"].mean(), chosen["shrunk_test_accuracy"].mean()
-    removed = chosen["nodes_removed"].mean()
     return {
         "dense": block(dense, "test_accuracy", "params", "flops"),
         "pruned": {v: {**block(by[v], "test_accuracy", "params", "flops"),
@@ -155,21 +155,13 @@ def _headline(cfg: MLPMnistConfig, table: pd.DataFrame) -> dict[str, Any]:
         "nodes_removed": {"variant": cfg.chosen, "overall": _mean_std(chosen["nodes_removed"]),
                           "per_layer": {c[len("nodes_removed["):-1]: _mean_std(chosen[c]) for c in layers}},
         "weight_sparsity": {"variant": cfg.chosen, **_mean_std(chosen["weight_sparsity"])},
-        "targets": [
-            {"name": "hidden nodes removed (%)", "value": 100 * removed, "target": ">= 50",
-             "met": bool(removed >= 0.5)},
-            {"name": "dense test accuracy (%)", "value": 100 * dense_acc, "target": ">= 98.0",
-             "met": bool(dense_acc >= 0.98)},
-            {"name": "shrunk minus dense test accuracy (points)", "value": 100 * (shrunk_acc - dense_acc),
-             "target": ">= -0.3", "met": bool(shrunk_acc - dense_acc >= -0.003)},
-        ],
     }
 
 
-def surgery_table(result: MLPResult) -> pd.DataFrame:
+def surgery_table(result: ChapterResult) -> pd.DataFrame:
     """Dense vs masked vs shrunk net of the first seed: parameters, FLOPs, latency and test accuracy."""
     r, t = result.results, result.summary
-    chosen, seed = r["shrunk"]["variant"], r["seeds"][0]
+    chosen, seed = r["headline"]["shrunk"]["variant"], r["seeds"][0]
     dense = t[(t["variant"] == "dense") & (t["seed"] == seed)].iloc[0]
     pruned = t[(t["variant"] == chosen) & (t["seed"] == seed)].iloc[0]
     lat = r["latency_ms"]
@@ -187,7 +179,7 @@ def surgery_table(result: MLPResult) -> pd.DataFrame:
     return table.set_index("net")
 
 
-def findings(result: MLPResult) -> str:
+def findings(result: ChapterResult) -> str:
     """The run's main observations as Markdown sentences, computed from its numbers (true at every profile)."""
     t, r = result.summary, result.results
     g = t.groupby("variant")

@@ -35,11 +35,24 @@ def run_card(results: dict[str, Any]) -> str:
 
 
 def targets_table(results: dict[str, Any]) -> str:
-    """The chapter's targets with the value obtained and whether each was met."""
-    lines = ["| target | obtained | required | met |", "|---|---|---|---|"]
+    """The chapter's targets: per-seed values' mean, 95% interval and n against the bound, and the verdict (met /
+    met on the mean only / missed, :mod:`pruninglib.experiments.targets`). Each row is printed with as many
+    decimals as it takes for rounding never to decide the verdict."""
+    from pruninglib.experiments.targets import MET, decimals
+
+    lines = ["| target | n | mean | 95% interval | required | verdict |", "|---|---|---|---|---|---|"]
     for t in results["targets"]:
         name = t["name"].replace("|", "\\|")  # a pipe in a name would split the row into extra cells
-        lines.append(f"| {name} | {t['value']:.2f} | {t['target']} | {'yes' if t['met'] else '**no**'} |")
+        if t["kind"] == "every":  # an exact check: every value must hold, no interval
+            shown, interval = f"{min(t['values']):.3g} to {max(t['values']):.3g}", "(every value must hold)"
+            required = f"{t['direction']} {t['bound']:g}"
+        else:
+            d = decimals([t["mean"], t["low"], t["high"]], t["bound"])
+            shown = f"{t['mean']:.{d}f}"
+            interval = "none (one value)" if t["n"] < 2 else f"[{t['low']:.{d}f}, {t['high']:.{d}f}]"
+            required = f"{t['direction']} {t['bound']:.{d}f}"
+        verdict = t["verdict"] if t["verdict"] == MET else f"**{t['verdict']}**"
+        lines.append(f"| {name} | {t['n']} | {shown} | {interval} | {required} | {verdict} |")
     return "\n".join(lines)
 
 
