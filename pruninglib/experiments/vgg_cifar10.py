@@ -18,16 +18,17 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pruninglib._io import write_json
-from pruninglib.config import VGGCifarConfig
-from pruninglib.data import Dataset, Split, pick_device
+from pruninglib.config import BASELINES, VGGCifarConfig
+from pruninglib.data import Dataset, Split
 from pruninglib.data.augment import CropFlipSplit
 from pruninglib.data.cifar import load_cifar10
-from pruninglib.experiments.common import (RunRecord, checkpoint_dir, latencies, model_metrics, out_path, ramped,
-                                           seeded, shrink_and_prove, stochastic_pruner, timer, write_tables)
-from pruninglib.experiments.vgg_summary import curve_from_dynamics, headline
+from pruninglib.experiments.common import (model_metrics, ramped, seeded, shrink_and_prove, stochastic_pruner,
+                                           timer)
+from pruninglib.experiments.runner import (ChapterResult, Context, Experiment, Measured, RunKey, Summary, Trained,
+                                           run_experiment)
+from pruninglib.experiments.vgg_summary import curve_from_dynamics, headline, targets
 from pruninglib.metrics import evaluate, latency
-from pruninglib.models import VGG16, save_model
+from pruninglib.models import VGG16
 from pruninglib.pruning import Mask, node_summary, prune_bn_scale, prune_filters_l1, remove_filters_
 from pruninglib.regularizers import bn_scale_l1, penalty
 from pruninglib.tracking import DynamicsTracker, to_frame
@@ -52,17 +53,12 @@ Penalty = Callable[[nn.Module, FitState], torch.Tensor]
 
 
 @dataclass
-class VGGResult:
-    """What the notebook shows: the JSON record, tidy tables, and the models (masked and shrunk) per method."""
+class VGGData:
+    """CIFAR-10 as loaded (``data``), the training split the runs draw batches from, and the run card's block."""
 
-    results: dict[str, Any]
-    summary: pd.DataFrame  # one row per method
-    filters: pd.DataFrame  # one row per (method, layer): filters before and kept
-    curve: pd.DataFrame  # method, kind, fraction_removed, accuracy
-    dynamics: pd.DataFrame  # tidy per-epoch rows from DynamicsTracker
     data: Dataset
-    models: dict[str, nn.Module]
-    shrunk: dict[str, nn.Module]
+    train: Split
+    source: dict[str, Any]
 
 
 def regularized(model: VGG16, with_bn_scale: bool) -> list[torch.Tensor]:
@@ -164,37 +160,13 @@ def sweep(name: str, source: VGG16, fractions: tuple[float, ...], split: Split) 
     return rows
 
 
-def _measure(method: str, model: VGG16, data: Dataset) -> tuple[nn.Module, dict[str, Any], list[dict[str, Any]]]:
-    """Shrink ``model`` and prove it (unless ``method`` is 'dense', which has no dead filters by construction);
-    return the shrunk net, the summary row and the per-layer filter rows."""
-    if method == "dense":
-        m = model_metrics(model, data.test, INPUT_SHAPE)
-        small, report = model, {"masked": m, "shrunk": m, "nodes": node_summary(model), "max_abs_diff": 0.0,
-                                "max_abs_diff_float32": 0.0, "max_abs_logit": 0.0}
-    else:
-        small, report = shrink_and_prove(model, data, INPUT_SHAPE)
-    m, s, nodes = report["masked"], report["shrunk"], report["nodes"]
-    row = {"method": method, "test_accuracy": m["accuracy"], "shrunk_test_accuracy": s["accuracy"],
-           "filters_removed": nodes["all hidden"]["fraction_dead"], "filters_kept": list(small.channels),
-           "params": m["params"], "nonzero_params": m["nonzero_params"], "flops": m["flops"],
-           "shrunk_params": s["params"], "shrunk_flops": s["flops"], "max_abs_diff": report["max_abs_diff"],
-           "max_abs_diff_float32": report["max_abs_diff_float32"], "max_abs_logit": report["max_abs_logit"]}
-    layers = [{"variant": method, "layer": k, "channels": v["nodes"], "kept": v["nodes"] - v["dead"]}
-              for k, v in nodes.items() if k != "all hidden"]
-    return small, row, layers
-
-
-def speed(dense: nn.Module, small: nn.Module, batches: tuple[int, ...]) -> dict[str, Any]:
-    """CPU latency (ms, median of 30) of CPU copies of both nets at ``batches``; GPU throughput (images/s at batch
-    512) when the nets live on a GPU."""
-    cpu = {k: copy.deepcopy(m).cpu().float().eval() for k, m in (("dense", dense), ("shrunk", small))}
-    out: dict[str, Any] = {"cpu_latency_ms": latencies(cpu, INPUT_SHAPE, batches),
-                           "cpu_threads": torch.get_num_threads()}
-    if next(dense.parameters()).device.type == "cuda":
-        out["gpu_images_per_s"] = {k: round(512 / latency(m, INPUT_SHAPE, 512) * 1e3, 1)
-                                   for k, m in (("dense", dense), ("shrunk", small))}
-        out["gpu"] = torch.cuda.get_device_name(next(dense.parameters()).device)
-    return out
+def gpu_speed(dense: nn.Module, small: nn.Module) -> dict[str, Any]:
+    """GPU throughput (images/s at batch 512) of both nets when they live on a GPU; empty on a CPU."""
+    if next(dense.parameters()).device.type != "cuda":
+        return {}
+    return {"gpu": torch.cuda.get_device_name(next(dense.parameters()).device),
+            "images_per_s": {k: round(512 / latency(m, INPUT_SHAPE, 512) * 1e3, 1)
+                             for k, m in (("dense", dense), ("shrunk", small))}}
 
 
 def load_data(cfg: VGGCifarConfig, device: torch.device, progress: bool = True) -> tuple[Dataset, Split]:
@@ -208,59 +180,80 @@ def load_data(cfg: VGGCifarConfig, device: torch.device, progress: bool = True) 
     return data, CropFlipSplit(x, data.train.y) if cfg.augment else Split(x, data.train.y)
 
 
-def run(cfg: VGGCifarConfig, progress: bool = True) -> VGGResult:
+class VGGExperiment(Experiment):
+    """Dense and the stochastic variants trained from scratch, then the two baselines at the chosen variant's
+    filter budget (L1-norm from the dense net; slimming from its own L1-on-gamma run), each fine-tuned."""
+
+    name, input_shape = "vgg_cifar10", INPUT_SHAPE
+
+    def seeds(self, cfg: VGGCifarConfig) -> list[int]:
+        return [cfg.seed]
+
+    def load(self, cfg: VGGCifarConfig, device: torch.device, progress: bool) -> VGGData:
+        data, train = load_data(cfg, device, progress)
+        return VGGData(data, train, data.source)
+
+    def runs(self, cfg: VGGCifarConfig, data: VGGData) -> list[RunKey]:
+        return [RunKey(m, cfg.seed) for m in ("dense", *cfg.variants, *cfg.baselines)]
+
+    def train(self, cfg: VGGCifarConfig, data: VGGData, key: RunKey, ctx: Context) -> Trained:
+        """A from-scratch run, or a baseline: the chosen variant's budget taken from the dense net ('l1_norm') or
+        from a net trained with L1 on the BatchNorm scales ('slimming'), then fine-tuned."""
+        ckpt, method = str(ctx.checkpoints), key.variant
+        if method not in BASELINES:
+            model, rows, timing = train_run(cfg, data.data, data.train, method, ckpt, ctx.progress)
+            return Trained(model, rows, timing["resumed_from_epoch"], cfg.epochs, {"throughput": [timing]})
+        rows, timings = [], []
+        if method == "slimming":
+            source, rows, timing = train_run(cfg, data.data, data.train, "slimming", ckpt, ctx.progress)
+            timings.append(timing)
+        else:
+            source = ctx.models[("dense", key.seed)]
+        model, mask = baseline(method, source, _budget(ctx.models[(cfg.chosen, key.seed)]))
+        tune_rows, timing = finetune_run(cfg, data.data, data.train, model, mask, method, ckpt, ctx.progress)
+        curve = sweep(method, source, cfg.sweep_fractions, data.data.test)
+        return Trained(model, rows + tune_rows, timing.get("resumed_from_epoch"), cfg.finetune_epochs,
+                       {"throughput": [*timings, timing], "curve": curve})
+
+    def measure(self, cfg: VGGCifarConfig, data: VGGData, key: RunKey, trained: Trained, ctx: Context) -> Measured:
+        """Shrink and prove (not 'dense', which has no dead filters by construction); the per-layer filter rows."""
+        model, test = trained.model, data.data.test
+        if key.variant == "dense":
+            m = model_metrics(model, test, INPUT_SHAPE)
+            small, report = None, {"masked": m, "shrunk": m, "nodes": node_summary(model), "max_abs_diff": 0.0,
+                                   "max_abs_diff_float32": 0.0, "max_abs_logit": 0.0}
+        else:
+            small, report = shrink_and_prove(model, data.data, INPUT_SHAPE)
+        m, s, nodes = report["masked"], report["shrunk"], report["nodes"]
+        row = {"test_accuracy": m["accuracy"], "shrunk_test_accuracy": s["accuracy"],
+               "filters_removed": nodes["all hidden"]["fraction_dead"],
+               "params": m["params"], "nonzero_params": m["nonzero_params"], "flops": m["flops"],
+               "shrunk_params": s["params"], "shrunk_flops": s["flops"], "max_abs_diff": report["max_abs_diff"],
+               "max_abs_diff_float32": report["max_abs_diff_float32"], "max_abs_logit": report["max_abs_logit"]}
+        layers = [{"layer": k, "channels": v["nodes"], "kept": v["nodes"] - v["dead"]}
+                  for k, v in nodes.items() if k != "all hidden"]
+        return Measured(row, small, {"filters": layers})
+
+    def summarize(self, cfg: VGGCifarConfig, data: VGGData, table: pd.DataFrame, ctx: Context) -> Summary:
+        dense, small = ctx.models[("dense", cfg.seed)], ctx.shrunk[(cfg.chosen, cfg.seed)]
+        kept = {key[0]: list(ctx.shrunk.get(key, m).channels) for key, m in ctx.models.items()}
+        head = {**headline(cfg, table, kept), "filter_budget": _budget(ctx.models[(cfg.chosen, cfg.seed)]),
+                "gpu_speed": gpu_speed(dense, small)}
+        curve = pd.concat([pd.DataFrame(ctx.tables.get("curve", [])), curve_from_dynamics(to_frame(ctx.dynamics),
+                                                                                         cfg.variants),
+                           table.assign(kind="final, shrunk (test)")[["variant", "kind", "filters_removed",
+                                                                      "shrunk_test_accuracy"]].rename(
+                               columns={"variant": "method", "filters_removed": "fraction_removed",
+                                        "shrunk_test_accuracy": "accuracy"})], ignore_index=True)
+        cpu = {k: copy.deepcopy(m).cpu().float().eval() for k, m in (("dense", dense), ("shrunk", small))}
+        return Summary(head, targets(cfg, table), tables={"curve": curve}, save={f"shrunk_{cfg.chosen}": small},
+                       latency=cpu, latency_note=f"median of 30 CPU forward passes, dense vs shrunk {cfg.chosen}, "
+                                                 f"{torch.get_num_threads()} torch threads")
+
+
+EXPERIMENT = VGGExperiment()
+
+
+def run(cfg: VGGCifarConfig, progress: bool = True) -> ChapterResult:
     """Run the chapter's experiment (see module docstring)."""
-    clock = timer()
-    device = pick_device(cfg.device)
-    data, train = load_data(cfg, device, progress)
-    record = RunRecord("vgg_cifar10", cfg.profile, cfg.to_dict(), [cfg.seed], device, data.source)
-    ckpt_dir = str(checkpoint_dir(cfg))
-    models, shrunk, rows, summary, filters, timings, curve = {}, {}, [], [], [], [], []
-
-    def record_method(method: str, model: VGG16) -> None:
-        shrunk[method], row, layers = _measure(method, model, data)
-        models[method] = model
-        summary.append(row)
-        filters.extend(layers)
-
-    for method in ("dense", *cfg.variants):
-        model, run_rows, timing = train_run(cfg, data, train, method, ckpt_dir, progress)
-        rows += run_rows
-        timings.append(timing)
-        record_method(method, model)
-    budget = _budget(models[cfg.chosen])
-    sources = {"l1_norm": models["dense"]}
-    if "slimming" in cfg.baselines:
-        sources["slimming"], run_rows, timing = train_run(cfg, data, train, "slimming", ckpt_dir, progress)
-        rows += run_rows
-        timings.append(timing)
-    for name in cfg.baselines:
-        model, mask = baseline(name, sources[name], budget)
-        run_rows, timing = finetune_run(cfg, data, train, model, mask, name, ckpt_dir, progress)
-        rows += run_rows
-        timings.append(timing)
-        record_method(name, model)
-        curve += sweep(name, sources[name], cfg.sweep_fractions, data.test)
-    table = pd.DataFrame(summary)
-    dynamics = to_frame(rows)
-    curve_df = pd.concat([pd.DataFrame(curve), curve_from_dynamics(dynamics, cfg.variants),
-                          table.assign(kind="final, shrunk (test)")[["method", "kind", "filters_removed",
-                                                                     "shrunk_test_accuracy"]].rename(
-                              columns={"filters_removed": "fraction_removed",
-                                       "shrunk_test_accuracy": "accuracy"})], ignore_index=True)
-    filters_df = pd.DataFrame(filters)
-
-    measured = speed(models["dense"], shrunk[cfg.chosen], cfg.latency_batches)
-    model_path = save_model(shrunk[cfg.chosen], str(out_path(cfg.out_dir, "models", f"shrunk_{cfg.chosen}.pt")))
-    files = write_tables(cfg.out_dir, {"dynamics.csv.gz": dynamics, "summary.csv": table, "filters.csv": filters_df,
-                                       "curve.csv": curve_df})
-    results = {**record.to_dict(clock()), **headline(cfg, table),
-               "speed": measured, "latency_ms": measured["cpu_latency_ms"],
-               "training_throughput": timings, "filter_budget": budget,
-               "resumed_runs": [{"variant": t["method"], "seed": cfg.seed, "from_epoch": t["resumed_from_epoch"],
-                                 "epochs": t["epochs_run"] + t["resumed_from_epoch"]}
-                                for t in timings if t.get("resumed_from_epoch") is not None],
-               "shrunk_model_path": model_path,
-               "files": files}
-    write_json(out_path(cfg.out_dir, "results.json"), results)
-    return VGGResult(results, table, filters_df, curve_df, dynamics, data, models, shrunk)
+    return run_experiment(EXPERIMENT, cfg, progress)

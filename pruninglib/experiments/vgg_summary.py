@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from pruninglib.config import VGGCifarConfig
+from pruninglib.experiments.targets import Target
 
 NAMES = {"dense": "dense", "l2": "stochastic + L2", "l1": "stochastic + L1", "none": "stochastic, no regularizer",
          "l1_norm": "L1-norm filter pruning (Li et al.)", "slimming": "network slimming (Liu et al.)"}
@@ -30,16 +31,16 @@ def curve_from_dynamics(dynamics: pd.DataFrame, variants: tuple[str, ...]) -> pd
     return out[out["epoch"] > 0]
 
 
-def headline(cfg: VGGCifarConfig, table: pd.DataFrame) -> dict[str, Any]:
-    """Dense and per-method metrics, the chosen variant's shrunk net, and the chapter's targets, met or not."""
-    by = table.set_index("method")
+def headline(cfg: VGGCifarConfig, table: pd.DataFrame, kept: dict[str, list[int]]) -> dict[str, Any]:
+    """Dense and per-method metrics (with ``kept``, the filters per layer after surgery) and the chosen variant's
+    shrunk net (one seed)."""
+    by = table.set_index("variant")
     dense, chosen = by.loc["dense"], by.loc[cfg.chosen]
     keys = ("test_accuracy", "shrunk_test_accuracy", "filters_removed", "params", "nonzero_params", "flops",
             "shrunk_params", "shrunk_flops", "max_abs_diff", "max_abs_diff_float32")
     methods = {m: {k: (float(by.loc[m, k]) if "accuracy" in k or "removed" in k or "diff" in k
-                       else int(by.loc[m, k])) for k in keys} | {"filters_kept": list(by.loc[m, "filters_kept"])}
+                       else int(by.loc[m, k])) for k in keys} | {"filters_kept": kept[m]}
                for m in by.index}
-    removed, gap = float(chosen["filters_removed"]), float(chosen["shrunk_test_accuracy"] - dense["test_accuracy"])
     pruned = by.drop(index="dense")
     return {
         "dense": {"metric": "test_accuracy", "value": float(dense["test_accuracy"]), "params": int(dense["params"]),
@@ -53,20 +54,27 @@ def headline(cfg: VGGCifarConfig, table: pd.DataFrame) -> dict[str, Any]:
                    "max_abs_diff_vs_masked_float32": float(pruned["max_abs_diff_float32"].max()),
                    "max_abs_diff_note": "largest |masked - shrunk| over all test logits and pruned methods, nets "
                                         "evaluated in float64 (and, for the float32 value, in float32)"},
-        "targets": [
-            {"name": "conv filters removed (%)", "value": 100 * removed, "target": ">= 60", "met": removed >= 0.6},
-            {"name": "dense test accuracy (%)", "value": 100 * float(dense["test_accuracy"]), "target": ">= 92.5",
-             "met": bool(dense["test_accuracy"] >= 0.925)},
-            {"name": "shrunk minus dense test accuracy (points)", "value": 100 * gap, "target": ">= -1.0",
-             "met": gap >= -0.01},
-        ],
     }
+
+
+def targets(cfg: VGGCifarConfig, table: pd.DataFrame) -> list[Target]:
+    """The paper's VGG claim on the chosen variant: 60% of the filters removed, a dense net of at least 92.5%,
+    the shrunk net within 1 point of the dense one (one value per seed)."""
+    by = {v: g.set_index("seed") for v, g in table.groupby("variant")}
+    dense, chosen = by["dense"], by[cfg.chosen]
+    gap = chosen["shrunk_test_accuracy"] - dense["test_accuracy"].reindex(chosen.index)
+    return [Target("conv filters removed (%)", tuple(100 * chosen["filters_removed"]), 60.0, ">=",
+                   metric=f"filters_removed ({cfg.chosen})"),
+            Target("dense test accuracy (%)", tuple(100 * dense["test_accuracy"]), 92.5, ">=",
+                   metric="test_accuracy (dense)"),
+            Target("shrunk minus dense test accuracy (points)", tuple(100 * gap), -1.0, ">=",
+                   metric=f"shrunk_test_accuracy ({cfg.chosen}) - test_accuracy (dense), same seed")]
 
 
 def methods_table(result: Any) -> pd.DataFrame:
     """One row per method: filters removed, test accuracy of the shrunk net and its change against dense,
     parameters and FLOPs of the shrunk net (relative to dense), the surgery check."""
-    t = result.summary.set_index("method")
+    t = result.summary.set_index("variant")
     dense = t.loc["dense"]
     out = pd.DataFrame({
         "filters removed %": (100 * t["filters_removed"]).round(1),
@@ -83,14 +91,14 @@ def methods_table(result: Any) -> pd.DataFrame:
 def speed_table(result: Any) -> pd.DataFrame:
     """Dense vs shrunk (chosen variant): CPU latency per batch size, GPU throughput when measured, FLOPs."""
     r = result.results
-    sp, chosen = r["speed"], r["shrunk"]["variant"]
-    t = result.summary.set_index("method")
+    gpu, chosen = r["headline"]["gpu_speed"], r["headline"]["shrunk"]["variant"]
+    t = result.summary.set_index("variant")
     rows = {}
     for name, flops in (("dense", t.loc["dense", "flops"]), (f"shrunk {chosen}", t.loc[chosen, "shrunk_flops"])):
         key = "dense" if name == "dense" else "shrunk"
-        row = {f"CPU ms, {b.replace('_', ' ')}": v for b, v in sp["cpu_latency_ms"][key].items()}
-        if "gpu_images_per_s" in sp:
-            row["GPU images/s (batch 512)"] = sp["gpu_images_per_s"][key]
+        row = {f"CPU ms, {b.replace('_', ' ')}": v for b, v in r["latency_ms"][key].items()}
+        if gpu:
+            row["GPU images/s (batch 512)"] = gpu["images_per_s"][key]
         row["MFLOPs per image"] = round(flops / 1e6, 2)
         rows[name] = row
     table = pd.DataFrame(rows).T
@@ -102,8 +110,9 @@ def speed_table(result: Any) -> pd.DataFrame:
 
 def findings(result: Any) -> str:
     """The run's main observations as Markdown sentences, computed from its numbers (true at every profile)."""
-    r, t = result.results, result.summary.set_index("method")
-    chosen, dense = r["shrunk"]["variant"], t.loc["dense", "test_accuracy"]
+    r, t = result.results, result.summary.set_index("variant")
+    h = r["headline"]
+    chosen, dense = h["shrunk"]["variant"], t.loc["dense", "test_accuracy"]
     stoch = [v for v in ("l2", "l1", "none") if v in t.index]
     lines = ["Fraction of conv filters that died under stochastic pruning (same weight-sparsity schedule): " +
              ", ".join(f"**{100 * t.loc[v, 'filters_removed']:.1f}%** with {NAMES[v].split(', ')[-1]}"
@@ -111,7 +120,7 @@ def findings(result: Any) -> str:
     lines.append(f"The shrunk {NAMES[chosen]} net reaches {100 * t.loc[chosen, 'shrunk_test_accuracy']:.2f}% test "
                  f"accuracy against {100 * dense:.2f}% for the dense net "
                  f"({100 * (t.loc[chosen, 'shrunk_test_accuracy'] - dense):+.2f} points), with "
-                 f"{r['shrunk']['flops_ratio']:.2f}x fewer FLOPs.")
+                 f"{h['shrunk']['flops_ratio']:.2f}x fewer FLOPs.")
     base = [b for b in ("l1_norm", "slimming") if b in t.index]
     if base:
         lines.append("At the same filter budget, after fine-tuning: " + ", ".join(
