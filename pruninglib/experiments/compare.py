@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import time
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable
@@ -35,13 +34,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from pruninglib._io import write_json
 from pruninglib.config import ComparisonConfig, MLPMnistConfig, VGGCifarConfig
-from pruninglib.data import Dataset, Split, load_mnist, pick_device
+from pruninglib.data import Dataset, Split, load_mnist
 from pruninglib.experiments import mlp_mnist, vgg_cifar10
-from pruninglib.experiments.common import (RunRecord, checkpoint_dir, latencies, out_path, seeded, shrink_and_prove,
-                                           stochastic_pruner, timer, write_tables)
-from pruninglib.experiments.compare_summary import METHOD_INFO, headline, summarize
+from pruninglib.experiments.common import latencies, seeded, shrink_and_prove, stochastic_pruner
+from pruninglib.experiments.compare_summary import METHOD_INFO, headline, summarize, targets
+from pruninglib.experiments.runner import (ChapterResult, Context, Experiment, Measured, RunKey, Summary, Trained,
+                                           run_experiment)
 from pruninglib.methods import make_penalty, make_pruner
 from pruninglib.metrics import evaluate
 from pruninglib.models import MLP
@@ -78,12 +77,11 @@ class Harness:
 
 
 @dataclass
-class ComparisonResult:
-    """What the notebook shows: the JSON record, a row per run and the summary per setting and method."""
+class Harnesses:
+    """The comparison's data: one harness per setting, and the merged data-source record of the run card."""
 
-    results: dict[str, Any]
-    runs: pd.DataFrame
-    summary: pd.DataFrame
+    harnesses: dict[str, Harness]
+    source: dict[str, Any]
 
 
 def chapter_config(cfg: ComparisonConfig, setting: str) -> MLPMnistConfig | VGGCifarConfig:
@@ -179,17 +177,6 @@ def _slimming(cfg: ComparisonConfig, h: Harness, model: nn.Module, seed: int, ba
     return model.eval()
 
 
-def measure(h: Harness, model: nn.Module, label: dict[str, Any]) -> tuple[dict[str, Any], nn.Module]:
-    """Shrink ``model``, prove the shrunk net equal to it, and return the run's row and the shrunk net."""
-    small, report = shrink_and_prove(model, h.data, h.input_shape)
-    m, s, nodes = report["masked"], report["shrunk"], report["nodes"]
-    return {**label, "val_accuracy": evaluate(model, h.data.val)["accuracy"], "test_accuracy": m["accuracy"],
-            "shrunk_test_accuracy": s["accuracy"], "nodes_removed": nodes["all hidden"]["fraction_dead"],
-            "weight_sparsity": 1.0 - m["nonzero_params"] / m["params"], "params": m["params"],
-            "shrunk_params": s["params"], "flops": m["flops"], "shrunk_flops": s["flops"],
-            "max_abs_diff": report["max_abs_diff"]}, small
-
-
 def merge_sources(sources: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """One data-source record for the run card from the settings' records (files, checksums, splits)."""
     return {"dataset": " and ".join(s["dataset"] for s in sources.values()),
@@ -205,42 +192,59 @@ def methods_for(cfg: ComparisonConfig, setting: str) -> list[str]:
     return ["dense", *(m for m in cfg.methods if not (m == "slimming" and setting == "mlp"))]
 
 
-def run(cfg: ComparisonConfig, progress: bool = True) -> ComparisonResult:
+class ComparisonExperiment(Experiment):
+    """Per setting, per seed, every method that applies, from the same seeded initialisation; every net shrunk and
+    proved; the shrunk nets of a setting timed together at the end."""
+
+    name = "comparison"
+
+    def load(self, cfg: ComparisonConfig, device: torch.device, progress: bool) -> Harnesses:
+        harnesses = {s: make_harness(cfg, s, device, progress) for s in cfg.settings}
+        return Harnesses(harnesses, merge_sources({s: h.data.source for s, h in harnesses.items()}))
+
+    def runs(self, cfg: ComparisonConfig, data: Harnesses) -> list[RunKey]:
+        return [RunKey(m, s, setting=setting) for setting in cfg.settings for s in cfg.seeds
+                for m in methods_for(cfg, setting)]
+
+    def train(self, cfg: ComparisonConfig, data: Harnesses, key: RunKey, ctx: Context) -> Trained:
+        """``key.variant`` is the method; relevance's gate bound needs the dense run's validation accuracy."""
+        dense_val = next((r["val_accuracy"] for r in ctx.rows if r["setting"] == key.setting
+                          and r["variant"] == "dense" and r["seed"] == key.seed), 0.0)
+        h = data.harnesses[str(key.setting)]
+        return Trained(train_method(cfg, h, key.variant, key.seed, dense_val, ctx.checkpoint(key), ctx.progress))
+
+    def measure(self, cfg: ComparisonConfig, data: Harnesses, key: RunKey, trained: Trained,
+                ctx: Context) -> Measured:
+        h, model = data.harnesses[str(key.setting)], trained.model
+        small, report = shrink_and_prove(model, h.data, h.input_shape)
+        m, s, nodes = report["masked"], report["shrunk"], report["nodes"]
+        return Measured({"val_accuracy": evaluate(model, h.data.val)["accuracy"], "test_accuracy": m["accuracy"],
+                         "shrunk_test_accuracy": s["accuracy"], "nodes_removed": nodes["all hidden"]["fraction_dead"],
+                         "weight_sparsity": 1.0 - m["nonzero_params"] / m["params"], "params": m["params"],
+                         "shrunk_params": s["params"], "flops": m["flops"], "shrunk_flops": s["flops"],
+                         "max_abs_diff": report["max_abs_diff"]}, small)
+
+    def summarize(self, cfg: ComparisonConfig, data: Harnesses, table: pd.DataFrame, ctx: Context) -> Summary:
+        """Time every shrunk net of a setting in one interleaved pass (machine noise hits them alike), then the
+        mean and 95% CI per setting and method."""
+        runs = table.copy()
+        for setting, h in data.harnesses.items():
+            nets = {key: copy.deepcopy(m).cpu().float().eval() for key, m in ctx.shrunk.items() if key[0] == setting}
+            lat = latencies({"|".join(map(str, k)): m for k, m in nets.items()}, h.input_shape, cfg.latency_batches)
+            for i, r in runs[runs["setting"] == setting].iterrows():
+                for b, v in lat[f"{setting}|{r['variant']}|{r['seed']}"].items():
+                    runs.loc[i, f"latency_ms[{b}]"] = v
+        summary = summarize(runs)
+        note = (f"median of 30 CPU forward passes of each shrunk net at batch sizes {list(cfg.latency_batches)}, "
+                f"{torch.get_num_threads()} torch threads, all nets of a setting interleaved")
+        head = {"harness_parameters": {s: h.cfg.to_dict() for s, h in data.harnesses.items()},
+                **headline(cfg, summary)}
+        return Summary(head, targets(runs, summary), tables={"methods": summary}, latency_note=note, runs=runs)
+
+
+EXPERIMENT = ComparisonExperiment()
+
+
+def run(cfg: ComparisonConfig, progress: bool = True) -> ChapterResult:
     """Run the chapter's experiment (see module docstring)."""
-    clock, started = timer(), time.time()
-    device = pick_device(cfg.device)
-    ckpt_dir = checkpoint_dir(cfg)
-    rows: list[dict[str, Any]] = []
-    sources, harness_params = {}, {}
-    for setting in cfg.settings:
-        h = make_harness(cfg, setting, device, progress)
-        sources[setting], harness_params[setting] = h.data.source, h.cfg.to_dict()
-        shrunk: dict[str, nn.Module] = {}
-        start = len(rows)
-        runs = [(m, s) for s in cfg.seeds for m in methods_for(cfg, setting)]
-        dense_val: dict[int, float] = {}
-        for method, seed in tqdm(runs, desc=f"{setting} runs", disable=not progress):
-            t = timer()
-            model = train_method(cfg, h, method, seed, dense_val.get(seed, 0.0),
-                                 str(ckpt_dir / f"{setting}-{method}-seed{seed}.pt"), progress)
-            row, small = measure(h, model, {"setting": setting, "method": method, "seed": seed})
-            row["wall_s"] = round(t(), 1)  # short when resumed from a finished checkpoint
-            if method == "dense":
-                dense_val[seed] = row["val_accuracy"]
-            rows.append(row)
-            shrunk[f"{method}|{seed}"] = copy.deepcopy(small).cpu().float().eval()
-        # every net of the setting timed in one interleaved pass, so machine noise hits them alike
-        lat = latencies(shrunk, h.input_shape, cfg.latency_batches)
-        for row in rows[start:]:
-            row.update({f"latency_ms[{k}]": v for k, v in lat[f"{row['method']}|{row['seed']}"].items()})
-    runs_df = pd.DataFrame(rows)
-    summary = summarize(runs_df)
-    files = write_tables(cfg.out_dir, {"runs.csv": runs_df, "summary.csv": summary})
-    record = RunRecord("comparison", cfg.profile, cfg.to_dict(), list(cfg.seeds), device, merge_sources(sources),
-                       started=started)  # made last (the data sources are known then), started first
-    note = (f"median of 30 CPU forward passes of each shrunk net at batch sizes {list(cfg.latency_batches)}, "
-            f"{torch.get_num_threads()} torch threads, all nets of a setting interleaved")
-    results = {**record.to_dict(clock()), "harness_parameters": harness_params, **headline(cfg, summary, runs_df),
-               "latency_note": note, "files": files}
-    write_json(out_path(cfg.out_dir, "results.json"), results)
-    return ComparisonResult(results, runs_df, summary)
+    return run_experiment(EXPERIMENT, cfg, progress)

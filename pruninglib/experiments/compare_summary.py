@@ -8,6 +8,8 @@ from typing import Any
 import pandas as pd
 from scipy import stats
 
+from pruninglib.experiments.targets import Target
+
 # method -> (label in tables and figures, where it comes from, one of the three papers' methods?)
 METHOD_INFO: dict[str, tuple[str, str, bool]] = {
     "dense": ("dense", "no pruning", False),
@@ -36,12 +38,12 @@ def ci95(values: pd.Series) -> tuple[float, float]:
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per (setting, method): n seeds and, per measured column, ``<col>`` (mean) and ``<col>_ci``."""
     runs = runs.copy()
-    dense_flops = runs[runs["method"] == "dense"].groupby("setting")["flops"].first()
+    dense_flops = runs[runs["variant"] == "dense"].groupby("setting")["flops"].first()
     runs["flops_ratio"] = runs["shrunk_flops"] / runs["setting"].map(dense_flops)
     cols = [*COLUMNS, *(c for c in runs.columns if c.startswith("latency_ms["))]
     rows = []
-    for (setting, method), g in runs.groupby(["setting", "method"], sort=False):
-        row: dict[str, Any] = {"setting": setting, "method": method, "label": METHOD_INFO[method][0],
+    for (setting, method), g in runs.groupby(["setting", "variant"], sort=False):
+        row: dict[str, Any] = {"setting": setting, "variant": method, "label": METHOD_INFO[method][0],
                                "paper_method": METHOD_INFO[method][2], "n": len(g)}
         for c in cols:
             row[c], row[f"{c}_ci"] = ci95(g[c])
@@ -51,52 +53,55 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
 
 def pareto(summary: pd.DataFrame) -> list[str]:
     """The methods of one setting that no other method beats on both mean accuracy and mean nodes removed."""
-    pts = summary[summary["method"] != "dense"]
+    pts = summary[summary["variant"] != "dense"]
     front = []
     for _, r in pts.iterrows():
         acc, removed = pts["shrunk_test_accuracy"], pts["nodes_removed"]
         beaten = ((acc >= r["shrunk_test_accuracy"]) & (removed >= r["nodes_removed"])
                   & ((acc > r["shrunk_test_accuracy"]) | (removed > r["nodes_removed"])))
         if not beaten.any():
-            front.append(r["method"])
+            front.append(r["variant"])
     return front
 
 
 def winner(summary: pd.DataFrame, tolerance: float) -> dict[str, Any]:
     """Among the methods whose mean accuracy is within ``tolerance`` points of the dense net's, the one that
     removes the most nodes; with the runner-up and whether their 95% CIs on nodes removed overlap."""
-    dense = summary[summary["method"] == "dense"].iloc[0]["shrunk_test_accuracy"]
-    pts = summary[summary["method"] != "dense"]
+    dense = summary[summary["variant"] == "dense"].iloc[0]["shrunk_test_accuracy"]
+    pts = summary[summary["variant"] != "dense"]
     ok = pts[100 * (dense - pts["shrunk_test_accuracy"]) <= tolerance]
     ok = ok.sort_values("nodes_removed", ascending=False)
     out: dict[str, Any] = {"dense_accuracy": float(dense), "tolerance_points": tolerance,
-                           "within_tolerance": list(ok["method"]), "pareto_front": pareto(summary)}
+                           "within_tolerance": list(ok["variant"]), "pareto_front": pareto(summary)}
     if len(ok):
         best = ok.iloc[0]
-        out["best"] = best["method"]
+        out["best"] = best["variant"]
         if len(ok) > 1:
             second = ok.iloc[1]
             half = [0.0 if math.isnan(r["nodes_removed_ci"]) else r["nodes_removed_ci"] for r in (best, second)]
-            out["runner_up"] = second["method"]
+            out["runner_up"] = second["variant"]
             out["tied_with_runner_up"] = bool(best["nodes_removed"] - half[0] <= second["nodes_removed"] + half[1])
     else:
-        out["most_accurate"] = pts.sort_values("shrunk_test_accuracy", ascending=False).iloc[0]["method"]
+        out["most_accurate"] = pts.sort_values("shrunk_test_accuracy", ascending=False).iloc[0]["variant"]
     return out
 
 
-def headline(cfg: Any, summary: pd.DataFrame, runs: pd.DataFrame) -> dict[str, Any]:
-    """Per setting: the mean ± CI rows and the winner analysis; and the chapter's targets (met or not): every net
-    shrunk exactly, and at least 3 seeds per method (the issue's minimum for a confidence interval)."""
+def headline(cfg: Any, summary: pd.DataFrame) -> dict[str, Any]:
+    """Per setting: the mean ± CI rows and the winner analysis."""
     out: dict[str, Any] = {"settings": {}}
     for setting, g in summary.groupby("setting", sort=False):
         out["settings"][setting] = {"methods": g.drop(columns=["setting"]).to_dict(orient="records"),
                                     **winner(g, cfg.tolerance)}
-    worst, seeds = float(runs["max_abs_diff"].max()), int(summary["n"].min())
-    out["targets"] = [
-        {"name": "largest difference between masked and shrunk logits over all nets (float64)", "value": worst,
-         "target": "<= 1e-5", "met": bool(worst <= 1e-5)},
-        {"name": "seeds per method and setting", "value": float(seeds), "target": ">= 3", "met": bool(seeds >= 3)}]
     return out
+
+
+def targets(runs: pd.DataFrame, summary: pd.DataFrame) -> list[Target]:
+    """Every net shrunk exactly (each run's largest |masked - shrunk| logit in float64), and at least 3 seeds per
+    method and setting (the minimum for a confidence interval)."""
+    return [Target("largest difference between masked and shrunk logits (float64)", tuple(runs["max_abs_diff"]),
+                   1e-5, "<=", metric="max_abs_diff", kind="every"),
+            Target("seeds per method and setting", tuple(float(n) for n in summary["n"]), 3, ">=", metric="n",
+                   kind="every")]
 
 
 def _fmt(m: float, ci: float, scale: float = 100.0, digits: int = 2) -> str:
@@ -107,14 +112,14 @@ def _fmt(m: float, ci: float, scale: float = 100.0, digits: int = 2) -> str:
 def display_table(summary: pd.DataFrame) -> pd.DataFrame:
     """The chapter's table: 'mean ± CI' per setting and method of test accuracy, nodes removed, weight sparsity
     (all in %) and the FLOPs ratio; deterministic for given seeds (latency is in :func:`latency_table`)."""
-    rows = [{"setting": SETTING_TITLES[r["setting"]], "method": r["label"], "source": METHOD_INFO[r["method"]][1],
+    rows = [{"setting": SETTING_TITLES[r["setting"]], "method": r["label"], "source": METHOD_INFO[r["variant"]][1],
              "seeds": int(r["n"]),
              "test accuracy %": _fmt(r["shrunk_test_accuracy"], r["shrunk_test_accuracy_ci"]),
              "nodes removed %": _fmt(r["nodes_removed"], r["nodes_removed_ci"], digits=1),
              "weight sparsity %": _fmt(r["weight_sparsity"], r["weight_sparsity_ci"], digits=1),
              "FLOPs vs dense": _fmt(r["flops_ratio"], r["flops_ratio_ci"], scale=1.0, digits=3)}
             for _, r in summary.iterrows()]
-    return pd.DataFrame(rows).set_index(["setting", "method"])
+    return pd.DataFrame(rows).set_index(["setting", "variant"])
 
 
 def latency_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -123,14 +128,14 @@ def latency_table(summary: pd.DataFrame) -> pd.DataFrame:
     rows = [{"setting": SETTING_TITLES[r["setting"]], "method": r["label"],
              **{f"batch {c[len('latency_ms[batch_'):-1]}": _fmt(r[c], r[f"{c}_ci"], 1.0, 3) for c in cols}}
             for _, r in summary.iterrows()]
-    return pd.DataFrame(rows).set_index(["setting", "method"])
+    return pd.DataFrame(rows).set_index(["setting", "variant"])
 
 
 def findings(results: dict[str, Any]) -> str:
-    """Which method wins where, in sentences computed from ``results['settings']``."""
+    """Which method wins where, in sentences computed from ``results["headline"]["settings"]``."""
     lines = []
-    for setting, s in results["settings"].items():
-        by = {m["method"]: m for m in s["methods"]}
+    for setting, s in results["headline"]["settings"].items():
+        by = {m["variant"]: m for m in s["methods"]}
         name = SETTING_TITLES[setting]
 
         def desc(method: str) -> str:

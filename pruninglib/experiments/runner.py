@@ -103,8 +103,8 @@ class Measured:
 @dataclass
 class Summary:
     """What ``summarize`` returns: the headline, the typed targets, extra tables, the shrunk models to save
-    (file stem -> net), the nets to time (name -> net) with a note, and the record's data source when the
-    chapter amends it."""
+    (file stem -> net), the nets to time (name -> net) with a note, and, when it adds columns to it, the runs
+    table."""
 
     headline: dict[str, Any]
     targets: list[Target]
@@ -112,6 +112,7 @@ class Summary:
     save: dict[str, nn.Module] = field(default_factory=dict)
     latency: dict[str, nn.Module] = field(default_factory=dict)
     latency_note: str = ""
+    runs: pd.DataFrame | None = None  # the runs table with columns added here (e.g. latencies timed together)
 
 
 @dataclass
@@ -192,6 +193,7 @@ def run_experiment(exp: Experiment, cfg: Any, progress: bool = True) -> ChapterR
     ctx = Context(cfg, device, checkpoint_dir(cfg), progress)
     resumed: list[dict[str, Any]] = []
     for key in tqdm(exp.runs(cfg, data), desc="runs", disable=not progress):
+        run_clock = timer()
         trained = exp.train(cfg, data, key, ctx)
         ctx.models[key.id] = trained.model
         ctx.dynamics += trained.dynamics
@@ -200,11 +202,12 @@ def run_experiment(exp: Experiment, cfg: Any, progress: bool = True) -> ChapterR
         measured = exp.measure(cfg, data, key, trained, ctx)
         if measured.shrunk is not None:
             ctx.shrunk[key.id] = measured.shrunk
-        ctx.rows.append({**key.label, **measured.row})
+        ctx.rows.append({**key.label, **measured.row, "wall_s": round(run_clock(), 1)})  # short when resumed
         for name, rows in (*trained.tables.items(), *measured.tables.items()):
             ctx.tables.setdefault(name, []).extend({**key.label, **r} for r in rows)
     table = pd.DataFrame(ctx.rows)
     summary = exp.summarize(cfg, data, table, ctx)
+    table = summary.runs if summary.runs is not None else table
     tables = {**{k: pd.DataFrame(v) for k, v in ctx.tables.items()}, **summary.tables}
     frames = {"summary.csv": table, **{f"{k}.csv": v for k, v in tables.items()}}
     dyn = to_frame(ctx.dynamics) if ctx.dynamics else pd.DataFrame()

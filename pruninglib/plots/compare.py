@@ -29,14 +29,14 @@ def tradeoff(summary: pd.DataFrame, x: str, xlabel: str, *, x_scale: float = 100
     fig, axes = plt.subplots(1, len(settings), figsize=(5.4 * len(settings), 4.6), squeeze=False)
     for ax, setting in zip(axes[0], settings):
         g = summary[summary["setting"] == setting]
-        dense = g[g["method"] == "dense"].iloc[0]
+        dense = g[g["variant"] == "dense"].iloc[0]
         m, ci = 100 * dense["shrunk_test_accuracy"], 100 * _half(dense["shrunk_test_accuracy_ci"])
         ax.axhline(m, color="k", ls="--", lw=1, label="dense (band: 95% CI)")
         if ci > 0:
             ax.axhspan(m - ci, m + ci, color="k", alpha=0.08)
-        for _, r in g[g["method"] != "dense"].iterrows():
-            colour, marker = STYLE[r["method"]]
-            paper = METHOD_INFO[r["method"]][2]
+        for _, r in g[g["variant"] != "dense"].iterrows():
+            colour, marker = STYLE[r["variant"]]
+            paper = METHOD_INFO[r["variant"]][2]
             ax.errorbar(x_scale * r[x], 100 * r["shrunk_test_accuracy"],
                         xerr=x_scale * _half(r[f"{x}_ci"]),
                         yerr=100 * _half(r["shrunk_test_accuracy_ci"]), color=colour,
