@@ -1,11 +1,15 @@
 """Pieces of the U-Net chapter's experiment: level-wise sparsity targets, the channel-norm baseline's mask, the
-flip augmentation (image and labels together) and the headline's target check."""
+flip augmentation (image and labels together), the run order and the per-seed targets."""
 import pandas as pd
+import pytest
 import torch
 
 from pruninglib.config import UNetDSBConfig
 from pruninglib.data.flips import FlipSplit
-from pruninglib.experiments.unet_dsb2018 import headline, norm_baseline_mask, per_weight_sparsity
+from pruninglib.experiments.targets import MEAN_ONLY, MISSED
+from pruninglib.experiments.unet_dsb2018 import (EXPERIMENT, NORM, NORM_TUNED, headline, norm_baseline_mask,
+                                                 per_weight_sparsity)
+from pruninglib.experiments.unet_summary import targets
 from pruninglib.models.unet import UNet
 from pruninglib.pruning import dead_nodes
 from pruninglib.surgery import shrink
@@ -43,12 +47,25 @@ def test_flips_move_images_and_labels_together():
     assert any(not torch.equal(xb, x[:2]) for xb, _ in split.batches(2, torch.Generator().manual_seed(1)))
 
 
-def test_headline_checks_all_three_targets():
-    cfg = UNetDSBConfig()
-    rows = [{"variant": "dense", "shrunk_ap": 0.50, "shrunk_dice": 0.80, "channels_removed": 0.0},
-            {"variant": "l2", "shrunk_ap": 0.49, "shrunk_dice": 0.79, "channels_removed": 0.61}]
-    table = pd.DataFrame([{**r, "seed": 0, "shrunk_flops": 10, "shrunk_params": 5, "max_abs_diff": 0.0} for r in rows])
-    assert headline(cfg, table)["target_met"]
-    table.loc[1, "shrunk_ap"] = 0.47
-    h = headline(cfg, table)
-    assert not h["target_met"] and abs(h["ap_drop"] - 0.03) < 1e-9
+def test_baselines_run_after_every_trained_run_and_fine_tuning_is_optional():
+    cfg = UNetDSBConfig(seeds=(0, 1), variants=("l2",))
+    order = [(k.variant, k.seed) for k in EXPERIMENT.runs(cfg, None)]
+    assert order == [("dense", 0), ("l2", 0), ("dense", 1), ("l2", 1), (NORM, 0), (NORM_TUNED, 0), (NORM, 1),
+                     (NORM_TUNED, 1)]
+    no_tuning = UNetDSBConfig(seeds=(0,), variants=("l2",), finetune_epochs=0)
+    assert [k.variant for k in EXPERIMENT.runs(no_tuning, None)] == ["dense", "l2", NORM]
+
+
+def test_targets_pair_each_seed_with_the_dense_run_of_that_seed():
+    cfg = UNetDSBConfig(seeds=(0, 1))
+    rows = [("l2", 0, 0.49, 0.79, 0.61), ("l2", 1, 0.595, 0.69, 0.62),  # dense rows in the other seed order
+            ("dense", 1, 0.60, 0.70, 0.0), ("dense", 0, 0.50, 0.80, 0.0)]
+    table = pd.DataFrame([{"variant": v, "seed": s, "shrunk_ap": a, "shrunk_dice": d, "channels_removed": c,
+                           "shrunk_flops": 10, "shrunk_params": 5, "max_abs_diff": 0.0} for v, s, a, d, c in rows])
+    removed, ap, dice = targets(cfg, table)
+    assert removed.values == (0.61, 0.62) and removed.bound == 0.6 and removed.direction == ">="
+    assert ap.values == pytest.approx((0.01, 0.005)) and dice.values == pytest.approx((0.01, 0.01))
+    assert ap.verdict == MEAN_ONLY  # mean 0.0075, but two seeds leave a wide interval
+    assert headline(cfg, table)["ap_drop"] == pytest.approx(sum(ap.values) / 2)
+    table.loc[1, "shrunk_ap"] = 0.55  # seed 1 now loses 0.05 AP against its own dense run
+    assert targets(cfg, table)[1].verdict == MISSED
