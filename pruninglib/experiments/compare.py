@@ -32,7 +32,6 @@ from typing import Any, Callable
 import pandas as pd
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from pruninglib.config import ComparisonConfig, MLPMnistConfig, VGGCifarConfig
 from pruninglib.data import Dataset, Split, load_mnist

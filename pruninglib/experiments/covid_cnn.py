@@ -23,7 +23,7 @@ from pruninglib.data import Split
 from pruninglib.data.augment import AugmentedSplit
 from pruninglib.data.covid import CovidData, load_covid
 from pruninglib.data.splits import fold_table, stratified_group_kfold
-from pruninglib.experiments.common import max_logit_difference, ramped, seeded, stochastic_pruner, timer
+from pruninglib.experiments.common import max_logit_difference, ramped, seeded, stochastic_pruner
 from pruninglib.experiments.covid_summary import headline, targets
 from pruninglib.experiments.runner import (ChapterResult, Context, Experiment, Measured, RunKey, Summary, Trained,
                                            run_experiment)
@@ -76,13 +76,6 @@ class CovidFolds:
         return Split(self.images.x[i], self.images.y[i])
 
 
-@dataclass
-class TimedRun(Trained):
-    """A trained run and its training wall time in seconds (the ``train_time_s`` column)."""
-
-    seconds: float = 0.0
-
-
 def _measure(model: nn.Module, small: nn.Module, test: Split, input_shape: tuple[int, ...],
              threshold: float) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """Metrics of the masked and shrunk nets on the held-out fold, and the surgery proof (eval mode)."""
@@ -121,10 +114,10 @@ class CovidExperiment(Experiment):
     def runs(self, cfg: CovidCNNConfig, data: CovidFolds) -> list[RunKey]:
         return [RunKey(v, s, fold=k) for k in range(cfg.folds) for s in cfg.seeds for v in ("dense", *cfg.variants)]
 
-    def train(self, cfg: CovidCNNConfig, data: CovidFolds, key: RunKey, ctx: Context) -> TimedRun:
+    def train(self, cfg: CovidCNNConfig, data: CovidFolds, key: RunKey, ctx: Context) -> Trained:
         """One run; 'dense' = L2 with ``dense_weight_decay`` on the same schedule, no pruning. Dynamics are tracked
         on the held-out fold only (the CPU budget); nothing is selected on them."""
-        clock, fold, variant = timer(), int(key.fold or 0), key.variant
+        fold, variant = int(key.fold or 0), key.variant
         train, test = data.train_part(fold, cfg), data.test_part(fold)
         run_seed = 1000 * fold + key.seed
         with seeded(run_seed):
@@ -148,9 +141,9 @@ class CovidExperiment(Experiment):
                     penalty=lambda m, st: penalty(reg, regularized, coefficient(st)), callbacks=callbacks,
                     checkpoint=ctx.checkpoint(key), desc=f"{variant} fold {fold} seed {key.seed}",
                     progress=ctx.progress)
-        return TimedRun(model.eval(), tracker.rows, state.resumed_from_epoch, cfg.epochs, seconds=clock())
+        return Trained(model.eval(), tracker.rows, state.resumed_from_epoch, cfg.epochs)
 
-    def measure(self, cfg: CovidCNNConfig, data: CovidFolds, key: RunKey, trained: TimedRun,
+    def measure(self, cfg: CovidCNNConfig, data: CovidFolds, key: RunKey, trained: Trained,
                 ctx: Context) -> Measured:
         """Shrink and prove on the held-out fold; the per-block channel rows and the per-image predictions."""
         fold, model = int(key.fold or 0), trained.model
@@ -160,8 +153,7 @@ class CovidExperiment(Experiment):
         row.update(channels_removed=nodes["all hidden"]["fraction_dead"],
                    **{f"channels_removed[{k}]": v["fraction_dead"] for k, v in nodes.items() if k != "all hidden"},
                    weight_sparsity=float(np.mean([float((w == 0).float().mean())
-                                                  for w in model.prunable().values()])),
-                   train_time_s=round(trained.seconds, 2))
+                                                  for w in model.prunable().values()])))
         channels = [{"layer": k, "channels": v["nodes"], "kept": v["nodes"] - v["dead"]}
                     for k, v in nodes.items() if k != "all hidden"]
         images, y_all, groups = data.images.table["file"], data.images.y.cpu().numpy(), data.images.groups

@@ -193,8 +193,9 @@ def run_experiment(exp: Experiment, cfg: Any, progress: bool = True) -> ChapterR
     ctx = Context(cfg, device, checkpoint_dir(cfg), progress)
     resumed: list[dict[str, Any]] = []
     for key in tqdm(exp.runs(cfg, data), desc="runs", disable=not progress):
-        run_clock = timer()
+        train_clock = timer()
         trained = exp.train(cfg, data, key, ctx)
+        train_s = round(train_clock(), 2)  # short when resumed from a finished checkpoint
         ctx.models[key.id] = trained.model
         ctx.dynamics += trained.dynamics
         if trained.resumed_from is not None:
@@ -202,7 +203,7 @@ def run_experiment(exp: Experiment, cfg: Any, progress: bool = True) -> ChapterR
         measured = exp.measure(cfg, data, key, trained, ctx)
         if measured.shrunk is not None:
             ctx.shrunk[key.id] = measured.shrunk
-        ctx.rows.append({**key.label, **measured.row, "wall_s": round(run_clock(), 1)})  # short when resumed
+        ctx.rows.append({**key.label, **measured.row, "train_s": train_s})
         for name, rows in (*trained.tables.items(), *measured.tables.items()):
             ctx.tables.setdefault(name, []).extend({**key.label, **r} for r in rows)
     table = pd.DataFrame(ctx.rows)

@@ -23,7 +23,7 @@ from pruninglib.config import UNetDSBConfig
 from pruninglib.data import Split
 from pruninglib.data.dsb2018 import DSBData, load_dsb2018, split_ids
 from pruninglib.data.flips import FlipSplit
-from pruninglib.experiments.common import ramped, seeded, stochastic_pruner, timer
+from pruninglib.experiments.common import ramped, seeded, stochastic_pruner
 from pruninglib.experiments.runner import (ChapterResult, Context, Experiment, Measured, RunKey, Summary, Trained,
                                            run_experiment)
 from pruninglib.experiments.unet_summary import targets
@@ -60,13 +60,6 @@ class UNetData:
     test: Split
     test_labels: np.ndarray
     source: dict[str, Any]
-
-
-@dataclass
-class TimedRun(Trained):
-    """A trained run and its wall time in seconds (the ``train_time_s`` column)."""
-
-    seconds: float = 0.0
 
 
 def per_weight_sparsity(model: UNet, levels: tuple[float, ...]) -> list[float]:
@@ -132,14 +125,13 @@ def _measure(model: nn.Module, small: nn.Module, test: Split, labels: np.ndarray
     return row, s_small, p_small
 
 
-def _row(model: UNet, measured: dict[str, Any], train_s: float) -> dict[str, Any]:
+def _row(model: UNet, measured: dict[str, Any]) -> dict[str, Any]:
     nodes = node_summary(model)
     gamma = torch.cat([n.weight.detach().abs().flatten() for n in model.norms.values()]) if model.batchnorm else None
     return {**measured, "channels_removed": nodes["all hidden"]["fraction_dead"],
             # channels still alive but silenced by a BatchNorm scale |gamma| < 1e-3 (a diagnostic, not removed)
             "bn_scale_below_1e-3": float((gamma < 1e-3).float().mean()) if gamma is not None else None,
-            "weight_sparsity": float(np.mean([float((w == 0).float().mean()) for w in model.prunable().values()])),
-            "train_time_s": round(train_s, 2)}
+            "weight_sparsity": float(np.mean([float((w == 0).float().mean()) for w in model.prunable().values()]))}
 
 
 class UNetExperiment(Experiment):
@@ -168,31 +160,31 @@ class UNetExperiment(Experiment):
         return ([RunKey(v, s) for s in cfg.seeds for v in ("dense", *cfg.variants)] +
                 [RunKey(v, s) for s in cfg.seeds for v in baselines])
 
-    def train(self, cfg: UNetDSBConfig, data: UNetData, key: RunKey, ctx: Context) -> TimedRun:
+    def train(self, cfg: UNetDSBConfig, data: UNetData, key: RunKey, ctx: Context) -> Trained:
         """A run from scratch; or the baseline: the dense net of the same seed with the chosen variant's budget of
         smallest-norm filters zeroed (:data:`NORM`), then fine-tuned with them held at zero (:data:`NORM_TUNED`)."""
-        clock, seed = timer(), key.seed
+        seed = key.seed
         # The baselines' nets are built outside seeded(), as the committed runs did: their weights are overwritten,
         # but building them draws from torch's global generator.
         if key.variant == NORM:
             model = UNet(cfg.depth, cfg.base, batchnorm=cfg.batchnorm).to(ctx.device)
             model.load_state_dict(ctx.models[("dense", seed)].state_dict())
             _baseline_mask(cfg, ctx, seed).apply_(model)
-            return TimedRun(model, seconds=clock())
+            return Trained(model)
         if key.variant == NORM_TUNED:
             model = UNet(cfg.depth, cfg.base, batchnorm=cfg.batchnorm).to(ctx.device)
             model.load_state_dict(ctx.models[(NORM, seed)].state_dict())
             # its dynamics rows are labelled 'baseline', as in the committed runs
             rows, resumed = _train(cfg, model, data.train, data.val, "baseline", seed, cfg.finetune_epochs,
                                    ctx.checkpoint(key), ctx.progress, keep=_baseline_mask(cfg, ctx, seed))
-            return TimedRun(model, rows, resumed, cfg.finetune_epochs, seconds=clock())
+            return Trained(model, rows, resumed, cfg.finetune_epochs)
         with seeded(seed):
             model = UNet(cfg.depth, cfg.base, batchnorm=cfg.batchnorm).to(ctx.device)
         rows, resumed = _train(cfg, model, data.train, data.val, key.variant, seed, cfg.epochs, ctx.checkpoint(key),
                                ctx.progress)
-        return TimedRun(model, rows, resumed, cfg.epochs, seconds=clock())
+        return Trained(model, rows, resumed, cfg.epochs)
 
-    def measure(self, cfg: UNetDSBConfig, data: UNetData, key: RunKey, trained: TimedRun,
+    def measure(self, cfg: UNetDSBConfig, data: UNetData, key: RunKey, trained: Trained,
                 ctx: Context) -> Measured:
         """Shrink and prove on the test images; the per-block channel rows and the shrunk net's per-image scores."""
         model = trained.model
@@ -203,7 +195,7 @@ class UNetExperiment(Experiment):
         images = [{"image_id": i, "ap": a, "dice": d, "n_true": int(t), "n_pred": int(q)}
                   for i, a, d, t, q in zip(data.splits["test"], s_small["ap"], s_small["dice"], s_small["n_true"],
                                            s_small["n_pred"])]
-        return Measured(_row(model, measured, trained.seconds), small, {"channels": channels, "per_image": images})
+        return Measured(_row(model, measured), small, {"channels": channels, "per_image": images})
 
     def summarize(self, cfg: UNetDSBConfig, data: UNetData, table: pd.DataFrame, ctx: Context) -> Summary:
         first = cfg.seeds[0]

@@ -13,7 +13,7 @@ from pruninglib.metrics.instances import predict_probs, segmentation_scores
 COLUMNS = {"shrunk_ap": "mean AP (DSB)", "shrunk_dice": "foreground Dice", "channels_removed": "channels removed",
            "weight_sparsity": "weight sparsity", "bn_scale_below_1e-3": "channels with |gamma| < 1e-3",
            "shrunk_params": "parameters after surgery", "shrunk_flops": "FLOPs after surgery (one image)",
-           "train_time_s": "train time (s)"}
+           "train_s": "train time (s)"}
 
 
 def targets(cfg: UNetDSBConfig, table: pd.DataFrame) -> list[Target]:
