@@ -117,7 +117,8 @@ class Summary:
 @dataclass
 class Context:
     """The run loop's state, passed to the hooks: config, device, checkpoint folder, progress switch, and every
-    finished run's nets and rows so far (a baseline may start from the dense run of the same seed)."""
+    finished run's nets, rows, dynamics rows and extra table rows so far (a baseline may start from the dense run
+    of the same seed; ``summarize`` may build its tables from them)."""
 
     cfg: Any
     device: torch.device
@@ -126,6 +127,8 @@ class Context:
     models: dict[tuple[Any, ...], nn.Module] = field(default_factory=dict)
     shrunk: dict[tuple[Any, ...], nn.Module] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
+    dynamics: list[dict[str, Any]] = field(default_factory=list)
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def checkpoint(self, key: RunKey, suffix: str = "") -> str:
         """The checkpoint path of ``key`` (``suffix`` for a second training stage of the same run)."""
@@ -187,13 +190,11 @@ def run_experiment(exp: Experiment, cfg: Any, progress: bool = True) -> ChapterR
     data = exp.load(cfg, device, progress)
     record = RunRecord(exp.name, cfg.profile, cfg.to_dict(), exp.seeds(cfg), device, data.source)
     ctx = Context(cfg, device, checkpoint_dir(cfg), progress)
-    dynamics: list[dict[str, Any]] = []
-    extra: dict[str, list[dict[str, Any]]] = {}
     resumed: list[dict[str, Any]] = []
     for key in tqdm(exp.runs(cfg, data), desc="runs", disable=not progress):
         trained = exp.train(cfg, data, key, ctx)
         ctx.models[key.id] = trained.model
-        dynamics += trained.dynamics
+        ctx.dynamics += trained.dynamics
         if trained.resumed_from is not None:
             resumed.append({**key.label, "from_epoch": trained.resumed_from, "epochs": trained.epochs})
         measured = exp.measure(cfg, data, key, trained, ctx)
@@ -201,13 +202,13 @@ def run_experiment(exp: Experiment, cfg: Any, progress: bool = True) -> ChapterR
             ctx.shrunk[key.id] = measured.shrunk
         ctx.rows.append({**key.label, **measured.row})
         for name, rows in (*trained.tables.items(), *measured.tables.items()):
-            extra.setdefault(name, []).extend({**key.label, **r} for r in rows)
+            ctx.tables.setdefault(name, []).extend({**key.label, **r} for r in rows)
     table = pd.DataFrame(ctx.rows)
     summary = exp.summarize(cfg, data, table, ctx)
-    tables = {**{k: pd.DataFrame(v) for k, v in extra.items()}, **summary.tables}
+    tables = {**{k: pd.DataFrame(v) for k, v in ctx.tables.items()}, **summary.tables}
     frames = {"summary.csv": table, **{f"{k}.csv": v for k, v in tables.items()}}
-    dyn = to_frame(dynamics) if dynamics else pd.DataFrame()
-    if dynamics:
+    dyn = to_frame(ctx.dynamics) if ctx.dynamics else pd.DataFrame()
+    if ctx.dynamics:
         frames["dynamics.csv.gz"] = dyn
     models = [save_model(m, str(out_path(cfg.out_dir, "models", f"{stem}.pt"))) for stem, m in summary.save.items()]
     files = write_tables(cfg.out_dir, frames)
