@@ -2,12 +2,14 @@
 one invariant per test, on tiny modules."""
 import math
 
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pruninglib.config import ConfigError
+from pruninglib.config import ConfigError, GuidedMLPConfig, RelevanceLeNetConfig
+from pruninglib.experiments import guided_mlp, relevance_lenet5
 from pruninglib.data.tensors import Split
 from pruninglib.methods import PENALTIES, PRUNERS, check_params, make_penalty, unit_weights
 from pruninglib.models import MLP, LeNet5
@@ -186,3 +188,26 @@ def test_invalid_coefficients_fail_with_a_message_naming_them(params, message):
 def test_unknown_method_lists_the_allowed_ones():
     with pytest.raises(ValueError, match="unknown penalty 'l0'; allowed: group_lasso, guided, l1, l2, none, relevance"):
         make_penalty("l0", tiny())
+
+
+def test_formula_gap_is_the_largest_per_seed_and_zero_for_a_seed_without_a_crop():
+    """Seed 2 cropped twice (the second crop 0.5 point off the formula), seed 0 never: gaps per seed, seeds in the
+    config's order."""
+    crops = pd.DataFrame({"seed": [2, 2, 1], "crops_before": [0, 1, 0], "sparsity": [0.0, 0.045, 0.0]})
+    gaps = relevance_lenet5.formula_gaps(RelevanceLeNetConfig(seeds=(0, 1, 2), tau=0.04), crops)
+    assert gaps == pytest.approx([0.0, 0.0, 0.005])
+
+
+def test_guided_targets_pair_each_seed_with_the_run_of_the_same_seed():
+    """Rows listed in different seed orders per variant: every paired value must still be same-seed."""
+    cfg = GuidedMLPConfig(seeds=(0, 1), phis=("group",))
+    table = pd.DataFrame({"variant": ["none", "none", "group guided", "group guided", "group unguided",
+                                      "group unguided"], "seed": [1, 0, 0, 1, 1, 0],
+                          "test_accuracy": [0.90, 0.80, 0.5, 0.5, 0.5, 0.5],
+                          "norm_index_spearman[hidden 1]": [0.0, 0.0, -0.9, -0.7, 0.0, 0.0]})
+    at = pd.DataFrame({"variant": ["group unguided", "group unguided", "group guided", "group guided"],
+                       "seed": [1, 0, 0, 1], "test_accuracy": [0.60, 0.70, 0.75, 0.62]})
+    rho, gap, drop = guided_mlp._targets(cfg, at, table)
+    assert rho.values == (-0.9, -0.7) and rho.direction == "<=" and rho.bound == -0.5
+    assert gap.values == pytest.approx((5.0, 2.0)) and gap.direction == ">" and gap.bound == 0.0
+    assert drop.values == pytest.approx((-5.0, -28.0)) and drop.verdict == "missed"

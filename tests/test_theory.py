@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pruninglib.experiments import theory_math as tm
-from pruninglib.experiments.theory_claims import claims_table, death_curves, starved_first
+from pruninglib.experiments.theory_claims import _claim, death_curves, starved_first
 from pruninglib.models import CNN, MLP
 from pruninglib.regularizers import penalty, penalty_update, soft_threshold
 from pruninglib.tracking import UnitTracker, unit_rows
@@ -143,6 +143,8 @@ def test_death_curves_and_starved_first_count_what_they_say():
     assert s == {"dead_units": 2.0, "starved_first": 1.0}
 
 
-def test_claims_table_escapes_pipes():
-    table = claims_table({"targets": [{"name": "|w| after", "value": 0.5, "target": "> 0", "met": False}]})
-    assert "| \\|w\\| after | 0.5 | > 0 | **no** |" in table
+@pytest.mark.parametrize("direction", ["<=", ">"])
+def test_a_claim_that_cannot_be_measured_is_missed_not_an_error(direction):
+    """No living unit gives a NaN balance: the claim is missed (the NaN counts against it), the run goes on."""
+    claim = _claim("imbalance", [0.01, math.nan], 0.05, direction)
+    assert claim.verdict == "missed" and math.isinf(claim.values[1])

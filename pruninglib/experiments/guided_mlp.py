@@ -5,26 +5,26 @@ unit index) and an unguided run (all coefficients 1), plus a run without penalty
 of every hidden unit is recorded by index, and for every fraction in ``cfg.keep_fractions`` the units with the
 smallest fan-in norms of each hidden layer are removed by surgery (a removed unit's output is replaced by the
 constant relu(bias), exact only for a unit whose fan-in is zero) and the smaller net is tested.
-Writes ``results.json``, ``norms.csv``, ``kept.csv``, ``summary.csv`` and the chosen shrunk models.
+One run per (variant, seed); the net cut to ``chosen_keep`` is the run's shrunk net. Through the shared runner it
+writes ``results.json``, ``norms.csv``, ``kept.csv``, ``summary.csv`` and the chosen shrunk models.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from pruninglib._io import write_json
 from pruninglib.config import GuidedMLPConfig
-from pruninglib.data import Dataset, load_mnist, pick_device
-from pruninglib.experiments.common import (RunRecord, checkpoint_dir, latencies, mean_std, model_metrics, out_path,
-                                           seeded, timer, write_tables)
+from pruninglib.data import Dataset, load_mnist
+from pruninglib.experiments.common import mean_std, model_metrics, seeded
+from pruninglib.experiments.runner import (ChapterResult, Context, Experiment, Measured, RunKey, Summary, Trained,
+                                           run_experiment)
+from pruninglib.experiments.targets import Target
 from pruninglib.methods import make_penalty
-from pruninglib.models import MLP, save_model
+from pruninglib.models import MLP
 from pruninglib.pruning import fan_in_norms
 from pruninglib.surgery import shrink
 from pruninglib.training import fit, make_optimizer
@@ -37,17 +37,6 @@ PROFILES: dict[str, dict[str, Any]] = {
     "paper": {"profile": "paper", "seeds": [0, 1], "epochs": 4, "train_subset": 0, "val_size": 5000,
               "keep_fractions": [1.0, 0.75, 0.5, 0.3, 0.2, 0.1, 0.05]},
 }
-
-
-@dataclass
-class GuidedResult:
-    """What the notebook shows: the JSON record, final unit norms, accuracy vs units kept, and the models."""
-
-    results: dict[str, Any]
-    norms: pd.DataFrame  # variant, phi, guided, seed, layer, node, norm
-    kept: pd.DataFrame  # variant, phi, guided, seed, keep, units_kept, params, test_accuracy
-    summary: pd.DataFrame
-    models: dict[tuple[str, int], nn.Module]
 
 
 def variants(cfg: GuidedMLPConfig) -> list[tuple[str, str, bool]]:
@@ -67,71 +56,79 @@ def keep_largest(model: nn.Module, fraction: float) -> dict[str, torch.Tensor]:
     return out
 
 
-def _train(cfg: GuidedMLPConfig, data: Dataset, phi: str, guided: bool, seed: int, checkpoint: str,
-           desc: str, progress: bool) -> tuple[nn.Module, int | None]:
-    with seeded(seed):
-        model = MLP(cfg.widths).to(data.train.x.device)
-    if phi == "none":
-        penalty = make_penalty("none", model)
-    else:
-        lam = {"l1": cfg.lambda_l1, "l2sq": cfg.lambda_l2sq, "group": cfg.lambda_group}[phi]
-        penalty = make_penalty("guided", model, lam=lam, phi=phi, guidance=cfg.guidance if guided else "uniform",
-                               kappa=cfg.kappa)
-    state = fit(model, data.train, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                optimizer=make_optimizer(cfg.optimizer, model.parameters(), cfg.lr),
-                generator=torch.Generator().manual_seed(seed), penalty=penalty, checkpoint=checkpoint, desc=desc,
-                progress=progress)
-    return model.eval(), state.resumed_from_epoch
+class GuidedExperiment(Experiment):
+    """Every variant of :func:`variants` per seed; each net cut to every fraction of ``keep_fractions`` by
+    surgery and tested."""
 
+    name, input_shape = "guided_mlp", INPUT_SHAPE
 
-def run(cfg: GuidedMLPConfig, progress: bool = True) -> GuidedResult:
-    """Run the chapter's experiment (see module docstring)."""
-    clock = timer()
-    device = pick_device(cfg.device)
-    data = load_mnist(cfg.data_root or None, val_size=cfg.val_size, train_subset=cfg.train_subset, device=device)
-    record = RunRecord("guided_mlp", cfg.profile, cfg.to_dict(), list(cfg.seeds), device, data.source)
-    ckpt_dir = checkpoint_dir(cfg)
-    norm_rows: list[dict[str, Any]] = []
-    kept_rows: list[dict[str, Any]] = []
-    summary: list[dict[str, Any]] = []
-    models: dict[tuple[str, int], nn.Module] = {}
-    resumed: list[dict[str, Any]] = []
-    runs = [(v, s) for s in cfg.seeds for v in variants(cfg)]
-    for (variant, phi, guided), seed in tqdm(runs, desc="runs", disable=not progress):
-        label = {"variant": variant, "phi": phi, "guided": guided, "seed": seed}
-        model, from_epoch = _train(cfg, data, phi, guided, seed, str(ckpt_dir / f"{variant.replace(' ', '-')}-"
-                                                                               f"seed{seed}.pt"),
-                                   f"{variant} seed {seed}", progress)
-        if from_epoch is not None:
-            resumed.append({"variant": variant, "seed": seed, "from_epoch": from_epoch, "epochs": cfg.epochs})
-        models[(variant, seed)] = model
-        for layer, norms in fan_in_norms(model).items():
-            norm_rows += [{**label, "layer": layer, "node": j, "norm": v} for j, v in enumerate(norms.tolist())]
+    def load(self, cfg: GuidedMLPConfig, device: torch.device, progress: bool) -> Dataset:
+        return load_mnist(cfg.data_root or None, val_size=cfg.val_size, train_subset=cfg.train_subset,
+                          device=device)
+
+    def runs(self, cfg: GuidedMLPConfig, data: Dataset) -> list[RunKey]:
+        return [RunKey(v, s) for s in cfg.seeds for v, _, _ in variants(cfg)]
+
+    def train(self, cfg: GuidedMLPConfig, data: Dataset, key: RunKey, ctx: Context) -> Trained:
+        """One run: the variant's guided (or uniform) penalty, or none."""
+        phi, guided = _phi_guided(cfg, key.variant)
+        with seeded(key.seed):
+            model = MLP(cfg.widths).to(ctx.device)
+        if phi == "none":
+            penalty = make_penalty("none", model)
+        else:
+            lam = {"l1": cfg.lambda_l1, "l2sq": cfg.lambda_l2sq, "group": cfg.lambda_group}[phi]
+            penalty = make_penalty("guided", model, lam=lam, phi=phi,
+                                   guidance=cfg.guidance if guided else "uniform", kappa=cfg.kappa)
+        state = fit(model, data.train, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                    optimizer=make_optimizer(cfg.optimizer, model.parameters(), cfg.lr),
+                    generator=torch.Generator().manual_seed(key.seed), penalty=penalty,
+                    checkpoint=ctx.checkpoint(key), desc=f"{key.variant} seed {key.seed}", progress=ctx.progress)
+        return Trained(model.eval(), [], state.resumed_from_epoch, cfg.epochs)
+
+    def measure(self, cfg: GuidedMLPConfig, data: Dataset, key: RunKey, trained: Trained, ctx: Context) -> Measured:
+        """The final fan-in norm of every hidden unit (``norms`` rows), the net cut to each kept fraction
+        (``kept`` rows; the one at ``chosen_keep`` is the run's shrunk net) and the full net's metrics."""
+        model = trained.model
+        phi, guided = _phi_guided(cfg, key.variant)
+        label = {"phi": phi, "guided": guided}
+        norms = [{**label, "layer": layer, "node": j, "norm": v}
+                 for layer, n in fan_in_norms(model).items() for j, v in enumerate(n.tolist())]
+        kept: list[dict[str, Any]] = []
+        chosen: nn.Module | None = None
         for f in cfg.keep_fractions:
             small = shrink(model, keep_largest(model, f)).eval()
             m = model_metrics(small, data.test, INPUT_SHAPE)
-            kept_rows.append({**label, "keep": f, "units_kept": sum(small.widths[1:-1]), "params": m["params"],
-                              "flops": m["flops"], "test_accuracy": m["accuracy"]})
+            kept.append({**label, "keep": f, "units_kept": sum(small.widths[1:-1]), "params": m["params"],
+                         "flops": m["flops"], "test_accuracy": m["accuracy"]})
+            chosen = small if f == cfg.chosen_keep else chosen
         m = model_metrics(model, data.test, INPUT_SHAPE)
-        summary.append({**label, "test_accuracy": m["accuracy"], "params": m["params"],
-                        "norm_index_spearman[hidden 1]": _spearman(model, "hidden 1")})
-    norms, kept, table = pd.DataFrame(norm_rows), pd.DataFrame(kept_rows), pd.DataFrame(summary)
+        row = {"test_accuracy": m["accuracy"], "params": m["params"],
+               "norm_index_spearman[hidden 1]": _spearman(model, "hidden 1")}
+        return Measured(row, chosen, {"norms": norms, "kept": kept})
 
-    s0, chosen = cfg.seeds[0], f"{cfg.chosen} guided"
-    paths = [save_model(shrink(models[(chosen, s)], keep_largest(models[(chosen, s)], cfg.chosen_keep)),
-                        str(out_path(cfg.out_dir, "models", f"shrunk_{cfg.chosen}_guided_seed{s}.pt")))
-             for s in cfg.seeds]
-    files = write_tables(cfg.out_dir, {"norms.csv": norms, "kept.csv": kept, "summary.csv": table})
-    dense = models[(chosen, s0)]
-    lat = latencies({"dense": dense, "shrunk": shrink(dense, keep_largest(dense, cfg.chosen_keep))}, INPUT_SHAPE,
-                    cfg.latency_batches)
-    results = {**record.to_dict(clock()), **_headline(cfg, kept, table), "latency_ms": lat,
-               "latency_note": f"median of 30 forward passes, {chosen} seed {s0}: full vs {cfg.chosen_keep:.0%} of "
-                               f"hidden units kept",
-               "resumed_runs": resumed, "shrunk_model_path": paths[0], "shrunk_model_paths": paths,
-               "files": files}
-    write_json(out_path(cfg.out_dir, "results.json"), results)
-    return GuidedResult(results, norms, kept, table, models)
+    def summarize(self, cfg: GuidedMLPConfig, data: Dataset, table: pd.DataFrame, ctx: Context) -> Summary:
+        s0, chosen = cfg.seeds[0], f"{cfg.chosen} guided"
+        kept = pd.DataFrame(ctx.tables["kept"])
+        at = kept[kept["keep"] == cfg.chosen_keep]
+        return Summary(_headline(cfg, at, table), _targets(cfg, at, table),
+                       save={f"shrunk_{cfg.chosen}_guided_seed{s}": ctx.shrunk[(chosen, s)] for s in cfg.seeds},
+                       latency={"dense": ctx.models[(chosen, s0)], "shrunk": ctx.shrunk[(chosen, s0)]},
+                       latency_note=f"median of 30 forward passes, {chosen} seed {s0}: full vs "
+                                    f"{cfg.chosen_keep:.0%} of hidden units kept")
+
+
+EXPERIMENT = GuidedExperiment()
+
+
+def run(cfg: GuidedMLPConfig, progress: bool = True) -> ChapterResult:
+    """Run the chapter's experiment (see module docstring)."""
+    return run_experiment(EXPERIMENT, cfg, progress)
+
+
+def _phi_guided(cfg: GuidedMLPConfig, variant: str) -> tuple[str, bool]:
+    """The per-unit penalty and guidance switch of a variant label."""
+    return next((phi, guided) for label, phi, guided in variants(cfg) if label == variant)
 
 
 def _spearman(model: nn.Module, layer: str) -> float:
@@ -140,27 +137,40 @@ def _spearman(model: nn.Module, layer: str) -> float:
     return float(pd.Series(norms.numpy()).corr(pd.Series(range(len(norms))), method="spearman"))
 
 
-def _headline(cfg: GuidedMLPConfig, kept: pd.DataFrame, table: pd.DataFrame) -> dict[str, Any]:
-    """Per variant: full-net accuracy and accuracy at ``chosen_keep``; the chapter's targets (met or not): for
-    every phi, guided norms fall with the index and guided beats unguided at ``chosen_keep``; the chosen guided
-    net at ``chosen_keep`` stays within 1 point of the unpenalized full net."""
-    keep = cfg.chosen_keep
-    at = kept[kept["keep"] == keep]
-    by = {v: g for v, g in table.groupby("variant")}
-    at_by = {v: g for v, g in at.groupby("variant")}
-    targets = []
+def _per_seed(frame: pd.DataFrame, variant: str, column: str) -> pd.Series:
+    """``column`` of ``variant``'s rows, indexed by seed."""
+    return frame[frame["variant"] == variant].set_index("seed")[column]
+
+
+def _targets(cfg: GuidedMLPConfig, at: pd.DataFrame, table: pd.DataFrame) -> list[Target]:
+    """Per seed, for every phi: the guided net's norms fall with the unit index, and the guided net beats the
+    unguided one of the same seed with ``chosen_keep`` of the hidden units kept; the chosen guided net at
+    ``chosen_keep`` stays within 1 point of the unpenalized full net of the same seed. ``at``: the kept rows at
+    ``chosen_keep``."""
+    keep, out = cfg.chosen_keep, []
+    col = "norm_index_spearman[hidden 1]"
     for phi in cfg.phis:
         g, u = f"{phi} guided", f"{phi} unguided"
-        rho = float(by[g]["norm_index_spearman[hidden 1]"].mean())
-        gap = float(at_by[g]["test_accuracy"].mean() - at_by[u]["test_accuracy"].mean())
-        targets += [{"name": f"{g}: rank correlation of fan-in norm with unit index, hidden 1", "value": rho,
-                     "target": "<= -0.5", "met": bool(rho <= -0.5)},
-                    {"name": f"{g} minus {u}: test accuracy with {keep:.0%} of hidden units kept (points)",
-                     "value": 100 * gap, "target": "> 0", "met": bool(gap > 0)}]
+        gap = _per_seed(at, g, "test_accuracy") - _per_seed(at, u, "test_accuracy")
+        out += [Target(f"{g}: rank correlation of fan-in norm with unit index, hidden 1",
+                       tuple(_per_seed(table, g, col)), -0.5, "<=", metric=f"{col} ({g})"),
+                Target(f"{g} minus {u}: test accuracy with {keep:.0%} of hidden units kept (points)",
+                       tuple(100 * gap), 0.0, ">",
+                       metric=f"kept test_accuracy at keep {keep:g} ({g} - {u}), same seed")]
     chosen = f"{cfg.chosen} guided"
-    drop = float(at_by[chosen]["test_accuracy"].mean() - by["none"]["test_accuracy"].mean())
-    targets.append({"name": f"{chosen} with {keep:.0%} of hidden units kept minus the unpenalized full net "
-                            f"(points)", "value": 100 * drop, "target": ">= -1.0", "met": bool(drop >= -0.01)})
+    drop = _per_seed(at, chosen, "test_accuracy") - _per_seed(table, "none", "test_accuracy")
+    out.append(Target(f"{chosen} with {keep:.0%} of hidden units kept minus the unpenalized full net (points)",
+                      tuple(100 * drop), -1.0, ">=",
+                      metric=f"kept test_accuracy at keep {keep:g} ({chosen}) - test_accuracy (none), same seed"))
+    return out
+
+
+def _headline(cfg: GuidedMLPConfig, at: pd.DataFrame, table: pd.DataFrame) -> dict[str, Any]:
+    """Per variant: full-net accuracy, accuracy at ``chosen_keep`` and the norm-index rank correlation; the chosen
+    guided net at ``chosen_keep``. ``at``: the kept rows at ``chosen_keep``."""
+    keep, chosen = cfg.chosen_keep, f"{cfg.chosen} guided"
+    by = {v: g for v, g in table.groupby("variant")}
+    at_by = {v: g for v, g in at.groupby("variant")}
     return {
         "variants": {v: {"test_accuracy": mean_std(by[v]["test_accuracy"]),
                          "test_accuracy_at_keep": mean_std(at_by[v]["test_accuracy"]),
@@ -170,7 +180,6 @@ def _headline(cfg: GuidedMLPConfig, kept: pd.DataFrame, table: pd.DataFrame) -> 
         "shrunk": {"metric": "test_accuracy", "variant": chosen, "keep": keep,
                    "value": mean_std(at_by[chosen]["test_accuracy"]), "params": mean_std(at_by[chosen]["params"]),
                    "flops": mean_std(at_by[chosen]["flops"])},
-        "targets": targets,
     }
 
 
@@ -183,11 +192,11 @@ def kept_table(kept: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def findings(result: GuidedResult) -> str:
+def findings(result: ChapterResult) -> str:
     """The run's main observations as Markdown sentences, computed from its numbers (true at every profile)."""
-    t, k, r = result.summary, result.kept, result.results
+    t, k, r = result.summary, result.tables["kept"], result.results
     rho = t.groupby("variant")["norm_index_spearman[hidden 1]"].mean()
-    keep = r["keep"]
+    keep = r["headline"]["keep"]
     at = k[k["keep"] == keep].groupby("variant")["test_accuracy"].mean()
     phis = [p for p in r["parameters"]["phis"]]
     lines = ["Rank correlation between a first-layer unit's fan-in norm and its index (−1: norms fall steadily "

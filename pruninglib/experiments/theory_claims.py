@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pruninglib.config import TheoryConfig
 from pruninglib.experiments import theory_math as tm
+from pruninglib.experiments.targets import Target
 
 
 def death_curves(units: pd.DataFrame, dead_tol: float) -> pd.DataFrame:
@@ -42,82 +44,117 @@ def starved_first(units: pd.DataFrame, variant: str) -> dict[str, float]:
     return {"dead_units": float(len(both)), "starved_first": float((both["fan_out"] <= both["fan_in"]).mean())}
 
 
-def _claim(name: str, value: float, target: str, met: bool) -> dict[str, Any]:
-    return {"name": name, "value": float(value), "target": target, "met": bool(met)}
+def _counted(values: Any, direction: str) -> tuple[float, ...]:
+    """``values`` with a NaN (nothing to measure, e.g. no living unit) replaced by the infinity on the wrong side
+    of ``direction``: a claim that cannot be measured is not met."""
+    bad = math.inf if direction.startswith("<") else -math.inf
+    return tuple(bad if math.isnan(float(v)) else float(v) for v in values)
+
+
+def _claim(name: str, values: Any, bound: float, direction: str, kind: str = "mean", metric: str = "",
+           note: str = "") -> Target:
+    with np.errstate(invalid="ignore"):  # an infinite value (see _counted) makes the interval NaN, as it should
+        return Target(name, _counted(values, direction), bound, direction, metric=metric, kind=kind, note=note)
+
+
+def _exact(name: str, values: Any, bound: float, direction: str, metric: str = "", note: str = "") -> Target:
+    """A claim about an exact identity (or one deterministic computation): every value must hold."""
+    return _claim(name, values, bound, direction, "every", metric, note)
 
 
 def claims(cfg: TheoryConfig, traj: pd.DataFrame, shrink: pd.DataFrame, minima: pd.DataFrame,
            invariance: dict[str, float], units: pd.DataFrame, deaths: pd.DataFrame, summary: pd.DataFrame,
-           bn: pd.DataFrame) -> dict[str, Any]:
-    """Every claim of the chapter with its measured value, its requirement and whether it holds (``targets``),
-    and the numbers the prose quotes (``measured``)."""
+           bn: pd.DataFrame) -> tuple[list[Target], dict[str, Any]]:
+    """Every claim of the chapter as a typed target, and the numbers the prose quotes (``measured``).
+
+    The exact claims (single-weight rules, rescaling, BatchNorm invariance) are ``kind="every"`` checks on their
+    values; the claims about trained nets have one value per seed (a ratio or difference against the run of the
+    same seed where the claim compares two variants), while ``measured`` keeps the values pooled over seeds."""
     k = cfg.scalar_lr * cfg.scalar_lambda
     t_zero = math.ceil(abs(cfg.scalar_w0) / k) if k > 0 else None
     zeros = tm.first_exact_zero(traj)
     defined = traj.dropna(subset=["closed_form"])
-    traj_err = float((defined["simulated"] - defined["closed_form"]).abs().max())
+    traj_err = (defined["simulated"] - defined["closed_form"]).abs().groupby(defined["rule"]).max()
     l2_last = float(traj[traj["rule"] == "l2"]["simulated"].abs().iloc[-1])
-    l1_after = traj[(traj["rule"] == "l1") & traj["closed_form"].isna()]["simulated"].abs()
+    l1 = traj[traj["rule"] == "l1"]
+    l1_after = l1[l1["closed_form"].isna()]["simulated"].abs()
+    never = cfg.scalar_steps + 1  # "no exact zero within the steps"
+    zero_gap = abs((never if zeros["prox_l1"] is None else zeros["prox_l1"]) - (never if t_zero is None else t_zero))
     err = shrink.assign(e=(shrink["simulated"] - shrink["closed_form"]).abs()).groupby("rule")["e"].max()
     in_band = shrink[(shrink["rule"] != "l2") & (shrink["w_star"].abs() <= cfg.scalar_lambda / cfg.curvature)]
     exact_zero = in_band.groupby("rule")["simulated"].apply(lambda s: float((s == 0.0).mean()))
+    rel_error = minima.groupby("penalty")["rel_error"].max()
 
+    seeds = list(cfg.seeds)
     last = {v: final_units(units, v) for v in units["variant"].unique()}
     floor = {v: d[d["step"] == 0] for v, d in units.groupby("variant")}
     dead_end = deaths[deaths["step"] == deaths.groupby(["variant", "seed"])["step"].transform("max")]
     dead = dead_end.groupby("variant")[["exact", "numerical"]].mean()
+    dead_seed = dead_end.set_index(["variant", "seed"])
 
-    def balance(v: str) -> dict[str, float]:
-        f = floor[v]
-        return tm.balance_summary(last[v], cfg.dead_tol * float((f["u_l2"] * f["v_l2"]).mean()))
+    def balance(v: str, seed: int | None = None) -> dict[str, float]:
+        """Balance of ``v``'s final living units, all seeds pooled or one seed; the floor from all seeds."""
+        f, u = floor[v], last[v]
+        return tm.balance_summary(u if seed is None else u[u["seed"] == seed],
+                                  cfg.dead_tol * float((f["u_l2"] * f["v_l2"]).mean()))
 
     bal = {v: balance(v) for v in ("none", "l2", "l1") if v in last}
+    bal_seed = [balance("l2", s) for s in seeds]
     bal0 = tm.balance_summary(floor["l2"], 0.0)
-    bn_none, bn_l2 = last["bn"], last["bn+l2"]
-    norm_ratio = float(bn_l2[bn_l2["layer"] == "block 1"]["u_l2"].median()
-                       / bn_none[bn_none["layer"] == "block 1"]["u_l2"].median())
+    block1 = {v: last[v][last[v]["layer"] == "block 1"] for v in ("bn", "bn+l2")}
+    norm_ratio = float(block1["bn+l2"]["u_l2"].median() / block1["bn"]["u_l2"].median())
+    median1 = {v: b.groupby("seed")["u_l2"].median() for v, b in block1.items()}
+    ratio_seed = [float(median1["bn+l2"][s] / median1["bn"][s]) for s in seeds]
     acc = summary.groupby("variant")["test_accuracy"].mean()
-    bn_min = float((bn_l2["u_l2"] / bn_l2.groupby(["seed", "layer"])["u_l2"].transform("median")).min())
+    acc_seed = summary.set_index(["variant", "seed"])["test_accuracy"]
+    bn_l2 = last["bn+l2"]
+    spread = bn_l2["u_l2"] / bn_l2.groupby(["seed", "layer"])["u_l2"].transform("median")
+    bn_min = float(spread.min())
     starve = starved_first(units, "zero+l2")
-    best_alone = max(dead.loc["zero", "exact"], dead.loc["l2", "numerical"])
     targets = [
-        _claim("(a) single-weight trajectories minus closed forms, max", traj_err, "<= 1e-12", traj_err <= 1e-12),
-        _claim("(a) prox-L1: first step at which w is exactly 0", zeros["prox_l1"] or -1,
-               f"= ceil(|w0| / (eta lambda)) = {t_zero}", zeros["prox_l1"] == t_zero),
-        _claim(f"(a) L2: |w| after {cfg.scalar_steps} steps (never exactly 0)", l2_last, "> 0", l2_last > 0),
-        _claim("(a) L1 subgradient: largest |w| after crossing 0", float(l1_after.max()) if len(l1_after) else 0.0,
-               f"<= eta lambda = {k:.3g}, and never exactly 0",
-               zeros["l1"] is None and (l1_after.max() if len(l1_after) else 0.0) <= k * (1 + 1e-9)),
-        _claim("(a) shrinkage map, L2 and prox-L1 minus closed forms, max", max(err["l2"], err["prox_l1"]),
-               "<= 1e-9", max(err["l2"], err["prox_l1"]) <= 1e-9),
-        _claim("(a) |w*| <= lambda/a: fraction exactly 0 with prox-L1", exact_zero.get("prox_l1", math.nan),
-               "= 1", exact_zero.get("prox_l1", 0.0) == 1.0),
-        _claim("(b) min over c of the L2 penalty vs ||u|| ||v||, max relative error",
-               minima[minima["penalty"] == "l2"]["rel_error"].max(), "<= 1e-8",
-               minima[minima["penalty"] == "l2"]["rel_error"].max() <= 1e-8),
-        _claim("(b) min over c of the L1 penalty vs 2 sqrt(||u||_1 ||v||_1), max relative error",
-               minima[minima["penalty"] == "l1"]["rel_error"].max(), "<= 1e-8",
-               minima[minima["penalty"] == "l1"]["rel_error"].max() <= 1e-8),
-        _claim("(b) ReLU net after rescaling units: max |f - f'|", invariance["max_abs_diff_relu"], "<= 1e-10",
-               invariance["max_abs_diff_relu"] <= 1e-10),
-        _claim("(b) tanh net after the same rescaling: max |f - f'|", invariance["max_abs_diff_tanh"], "> 1e-3",
-               invariance["max_abs_diff_tanh"] > 1e-3),
-        _claim("(b) L2 net: median unit imbalance | ||u|| - ||v|| | / (||u|| + ||v||)", bal["l2"]["imbalance_l2"],
-               f"<= 0.05 (at initialisation: {bal0['imbalance_l2']:.2f})", bal["l2"]["imbalance_l2"] <= 0.05),
-        _claim("(b) L2 net: penalty / sum ||u|| ||v|| over living units", bal["l2"]["penalty_ratio_l2"], "<= 1.01",
-               bal["l2"]["penalty_ratio_l2"] <= 1.01),
-        *(_claim(f"(b) BatchNorm{' + L2' if v == 'bn+l2' else ''}: max relative change of the loss when a filter "
-                 "is scaled", g["loss_rel_diff"].max(), "<= 1e-4", g["loss_rel_diff"].max() <= 1e-4)
+        _exact("(a) single-weight trajectories minus closed forms, max", traj_err, 1e-12, "<=",
+               metric=f"max over steps, per rule ({', '.join(traj_err.index)})"),
+        _exact(f"(a) prox-L1: steps between the first exact 0 of w and ceil(|w0| / (eta lambda)) = {t_zero}",
+               [zero_gap], 0.0, "<=", metric=f"no exact 0 within the steps counts as step {never}"),
+        _exact(f"(a) L2: |w| after {cfg.scalar_steps} steps (never exactly 0)", [l2_last], 0.0, ">"),
+        _exact(f"(a) L1 subgradient: largest |w| after crossing 0, at most eta lambda = {k:.3g}",
+               [float(l1_after.max()) if len(l1_after) else 0.0], k * (1 + 1e-9), "<=",
+               note="bound: eta lambda with a relative tolerance of 1e-9"),
+        _exact("(a) L1 subgradient: smallest |w| over the trajectory (never exactly 0)",
+               [float(l1["simulated"].abs().min())], 0.0, ">"),
+        _exact("(a) shrinkage map, L2 and prox-L1 minus closed forms, max", [err["l2"], err["prox_l1"]], 1e-9,
+               "<=", metric="max over w*, per rule (l2, prox_l1)"),
+        _exact("(a) |w*| <= lambda/a: fraction exactly 0 with prox-L1", [exact_zero.get("prox_l1", math.nan)], 1.0,
+               ">="),
+        _exact("(b) min over c of the L2 penalty vs ||u|| ||v||, max relative error", [rel_error["l2"]], 1e-8, "<=",
+               metric=f"max over {cfg.pairs} random pairs"),
+        _exact("(b) min over c of the L1 penalty vs 2 sqrt(||u||_1 ||v||_1), max relative error",
+               [rel_error["l1"]], 1e-8, "<=", metric=f"max over {cfg.pairs} random pairs"),
+        _exact("(b) ReLU net after rescaling units: max |f - f'|", [invariance["max_abs_diff_relu"]], 1e-10, "<="),
+        _exact("(b) tanh net after the same rescaling: max |f - f'|", [invariance["max_abs_diff_tanh"]], 1e-3, ">"),
+        _claim("(b) L2 net: median unit imbalance | ||u|| - ||v|| | / (||u|| + ||v||)",
+               [b["imbalance_l2"] for b in bal_seed], 0.05, "<=", metric="imbalance_l2 (l2), per seed",
+               note=f"at initialisation: {bal0['imbalance_l2']:.2f}"),
+        _claim("(b) L2 net: penalty / sum ||u|| ||v|| over living units", [b["penalty_ratio_l2"] for b in bal_seed],
+               1.01, "<=", metric="penalty_ratio_l2 (l2), per seed"),
+        *(_exact(f"(b) BatchNorm{' + L2' if v == 'bn+l2' else ''}: max relative change of the loss when a filter "
+                 "is scaled", g["loss_rel_diff"], 1e-4, "<=", metric=f"loss_rel_diff ({v}), per seed")
           for v, g in bn.groupby("variant")),
-        _claim("(b) BatchNorm: max |cos(filter, its gradient)|", bn["grad_cosine"].max(), "<= 1e-3",
-               bn["grad_cosine"].max() <= 1e-3),
-        _claim("(b) BatchNorm + L2: median block-1 filter norm / without L2", norm_ratio, "< 1", norm_ratio < 1),
-        _claim("(b) BatchNorm + L2: test accuracy minus without L2 (points)", 100 * (acc["bn+l2"] - acc["bn"]),
-               ">= -1", acc["bn+l2"] - acc["bn"] >= -0.01),
-        _claim("(b) BatchNorm + L2: smallest filter norm / median of its block", bn_min, ">= 0.1", bn_min >= 0.1),
-        _claim("(c) zeroing + L2: fraction of hidden units dead at the end", dead.loc["zero+l2", "exact"],
-               f"> zeroing alone ({dead.loc['zero', 'exact']:.2f}) and L2 alone ({dead.loc['l2', 'numerical']:.2f})",
-               dead.loc["zero+l2", "exact"] > best_alone),
+        _exact("(b) BatchNorm: max |cos(filter, its gradient)|", bn["grad_cosine"], 1e-3, "<=",
+               metric="grad_cosine, per BatchNorm run"),
+        _claim("(b) BatchNorm + L2: median block-1 filter norm / without L2", ratio_seed, 1.0, "<",
+               metric="median block-1 u_l2 (bn+l2) / (bn), same seed"),
+        _claim("(b) BatchNorm + L2: test accuracy minus without L2 (points)",
+               [100 * (acc_seed[("bn+l2", s)] - acc_seed[("bn", s)]) for s in seeds], -1.0, ">=",
+               metric="test_accuracy (bn+l2) - (bn), same seed"),
+        _claim("(b) BatchNorm + L2: smallest filter norm / median of its block",
+               spread.groupby(bn_l2["seed"]).min().reindex(seeds), 0.1, ">=", metric="per seed"),
+        _claim("(c) zeroing + L2: fraction of hidden units dead at the end, minus the larger of zeroing alone and "
+               "L2 alone (points)",
+               [100 * (dead_seed.loc[("zero+l2", s), "exact"] - max(dead_seed.loc[("zero", s), "exact"],
+                                                                   dead_seed.loc[("l2", s), "numerical"]))
+                for s in seeds], 0.0, ">",
+               metric="exactly dead (zero+l2) - max(exactly dead (zero), numerically dead (l2)), same seed"),
     ]
     measured = {"first_exact_zero": zeros, "shrinkage_max_error": err.to_dict(),
                 "in_band_exact_zero_fraction": exact_zero.to_dict(), "rescaling_invariance": invariance,
@@ -125,22 +162,13 @@ def claims(cfg: TheoryConfig, traj: pd.DataFrame, shrink: pd.DataFrame, minima: 
                 "bn_checks": bn.to_dict(orient="records"), "bn_block1_norm_ratio": norm_ratio,
                 "bn_smallest_filter_over_median": bn_min, "starved_first": starve,
                 "test_accuracy_mean": acc.to_dict()}
-    return {"targets": targets, "measured": measured}
-
-
-def claims_table(results: dict[str, Any]) -> str:
-    """The claims of a results record as a Markdown table (values in 3 significant digits)."""
-    lines = ["| claim | measured | required | holds |", "|---|---|---|---|"]
-    for t in results["targets"]:
-        name, target = (str(t[k]).replace("|", "\\|") for k in ("name", "target"))  # a bare | ends a cell
-        lines.append(f"| {name} | {t['value']:.3g} | {target} | {'yes' if t['met'] else '**no**'} |")
-    return "\n".join(lines)
+    return targets, measured
 
 
 def findings(results: dict[str, Any]) -> dict[str, str]:
     """Per section ('balance', 'units', 'batchnorm', 'zeroing'), the run's observations as Markdown sentences,
     computed from its numbers (so they stay true at every profile)."""
-    m = results["measured"]
+    m = results["headline"]["measured"]
     b0, bf = m["balance_at_init"], m["balance_final"]
     dead, acc = m["dead_final"], m["test_accuracy_mean"]
     bn = pd.DataFrame(m["bn_checks"])
