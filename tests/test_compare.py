@@ -8,7 +8,7 @@ import torch
 
 from pruninglib.config import ComparisonConfig, MLPMnistConfig
 from pruninglib.experiments.compare import chapter_config, magnitude_schedule, methods_for
-from pruninglib.experiments.compare_summary import ci95, findings, headline, pareto, summarize, winner
+from pruninglib.experiments.compare_summary import ci95, findings, headline, pareto, summarize, targets, winner
 from pruninglib.methods import make_pruner
 from pruninglib.models import MLP
 from pruninglib.pruning import dead_nodes, prune_magnitude
@@ -77,7 +77,7 @@ def _runs() -> pd.DataFrame:
     for seed in range(3):
         for method, acc, removed in (("dense", 0.98, 0.0), ("stochastic_l2", 0.978, 0.60), ("magnitude", 0.975, 0.30),
                                      ("group_lasso", 0.90, 0.80), ("relevance", 0.979, 0.10)):
-            rows.append({"setting": "mlp", "method": method, "seed": seed, "shrunk_test_accuracy": acc + 0.001 * seed,
+            rows.append({"setting": "mlp", "variant": method, "seed": seed, "shrunk_test_accuracy": acc + 0.001 * seed,
                          "nodes_removed": removed + 0.01 * seed, "weight_sparsity": removed, "flops": 100,
                          "shrunk_flops": 100 * (1 - removed), "max_abs_diff": 1e-12, "latency_ms[batch_1]": 0.1})
     return pd.DataFrame(rows)
@@ -94,9 +94,9 @@ def test_winner_is_the_most_nodes_removed_within_the_tolerance():
 
 def test_findings_name_the_winner_and_flag_a_baseline():
     runs = _runs()
-    runs.loc[runs["method"] == "magnitude", "nodes_removed"] = 0.9
-    r = headline(ComparisonConfig(), summarize(runs), runs)
-    text = findings(r)
+    runs.loc[runs["variant"] == "magnitude", "nodes_removed"] = 0.9
+    summary = summarize(runs)
+    text = findings({"headline": headline(ComparisonConfig(), summary)})
     assert "**magnitude + retraining (baseline, Han et al.: 90.0 ± 0.0% of the nodes removed" in text
     assert "It is a baseline, not one of the three papers' methods." in text
-    assert [t["met"] for t in r["targets"]] == [True, True]
+    assert [t.verdict for t in targets(runs, summary)] == ["met", "met"]

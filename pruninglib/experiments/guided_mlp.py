@@ -22,7 +22,7 @@ from pruninglib.data import Dataset, load_mnist
 from pruninglib.experiments.common import mean_std, model_metrics, seeded
 from pruninglib.experiments.runner import (ChapterResult, Context, Experiment, Measured, RunKey, Summary, Trained,
                                            run_experiment)
-from pruninglib.experiments.targets import Target
+from pruninglib.experiments.targets import Target, per_seed
 from pruninglib.methods import make_penalty
 from pruninglib.models import MLP
 from pruninglib.pruning import fan_in_norms
@@ -137,11 +137,6 @@ def _spearman(model: nn.Module, layer: str) -> float:
     return float(pd.Series(norms.numpy()).corr(pd.Series(range(len(norms))), method="spearman"))
 
 
-def _per_seed(frame: pd.DataFrame, variant: str, column: str) -> pd.Series:
-    """``column`` of ``variant``'s rows, indexed by seed."""
-    return frame[frame["variant"] == variant].set_index("seed")[column]
-
-
 def _targets(cfg: GuidedMLPConfig, at: pd.DataFrame, table: pd.DataFrame) -> list[Target]:
     """Per seed, for every phi: the guided net's norms fall with the unit index, and the guided net beats the
     unguided one of the same seed with ``chosen_keep`` of the hidden units kept; the chosen guided net at
@@ -151,14 +146,14 @@ def _targets(cfg: GuidedMLPConfig, at: pd.DataFrame, table: pd.DataFrame) -> lis
     col = "norm_index_spearman[hidden 1]"
     for phi in cfg.phis:
         g, u = f"{phi} guided", f"{phi} unguided"
-        gap = _per_seed(at, g, "test_accuracy") - _per_seed(at, u, "test_accuracy")
+        gap = per_seed(at, g, "test_accuracy") - per_seed(at, u, "test_accuracy")
         out += [Target(f"{g}: rank correlation of fan-in norm with unit index, hidden 1",
-                       tuple(_per_seed(table, g, col)), -0.5, "<=", metric=f"{col} ({g})"),
+                       tuple(per_seed(table, g, col)), -0.5, "<=", metric=f"{col} ({g})"),
                 Target(f"{g} minus {u}: test accuracy with {keep:.0%} of hidden units kept (points)",
                        tuple(100 * gap), 0.0, ">",
                        metric=f"kept test_accuracy at keep {keep:g} ({g} - {u}), same seed")]
     chosen = f"{cfg.chosen} guided"
-    drop = _per_seed(at, chosen, "test_accuracy") - _per_seed(table, "none", "test_accuracy")
+    drop = per_seed(at, chosen, "test_accuracy") - per_seed(table, "none", "test_accuracy")
     out.append(Target(f"{chosen} with {keep:.0%} of hidden units kept minus the unpenalized full net (points)",
                       tuple(100 * drop), -1.0, ">=",
                       metric=f"kept test_accuracy at keep {keep:g} ({chosen}) - test_accuracy (none), same seed"))

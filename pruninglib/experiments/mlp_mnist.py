@@ -18,7 +18,7 @@ from pruninglib.experiments.common import model_metrics, ramped, seeded, shrink_
 from pruninglib.experiments.common import mean_std as _mean_std
 from pruninglib.experiments.runner import (ChapterResult, Context, Experiment, Measured, RunKey, Summary, Trained,
                                            run_experiment)
-from pruninglib.experiments.targets import Target
+from pruninglib.experiments.targets import Target, paired, per_seed
 from pruninglib.models import MLP
 from pruninglib.pruning import node_summary
 from pruninglib.regularizers import penalty
@@ -109,24 +109,16 @@ def run(cfg: MLPMnistConfig, progress: bool = True) -> ChapterResult:
     return run_experiment(EXPERIMENT, cfg, progress)
 
 
-def _paired(table: pd.DataFrame, a: str, col_a: str, b: str, col_b: str) -> list[float]:
-    """Per seed, ``col_a`` of variant ``a`` minus ``col_b`` of variant ``b`` (seeds in order)."""
-    x = table[table["variant"] == a].set_index("seed")[col_a]
-    y = table[table["variant"] == b].set_index("seed")[col_b]
-    return [float(x[s] - y[s]) for s in x.index]
-
-
 def _targets(cfg: MLPMnistConfig, table: pd.DataFrame) -> list[Target]:
     """The paper's MLP claim as targets on per-seed values: 50% of hidden nodes removed, a dense net of at least
     98%, and the shrunk net within 0.3 points of the dense one of the same seed."""
-    by = {v: g for v, g in table.groupby("variant")}
     return [
-        Target("hidden nodes removed (%)", tuple(100 * by[cfg.chosen]["nodes_removed"]), 50.0, ">=",
+        Target("hidden nodes removed (%)", tuple(100 * per_seed(table, cfg.chosen, "nodes_removed")), 50.0, ">=",
                metric=f"nodes_removed ({cfg.chosen})"),
-        Target("dense test accuracy (%)", tuple(100 * by["dense"]["test_accuracy"]), 98.0, ">=",
+        Target("dense test accuracy (%)", tuple(100 * per_seed(table, "dense", "test_accuracy")), 98.0, ">=",
                metric="test_accuracy (dense)"),
         Target("shrunk minus dense test accuracy (points)",
-               tuple(100 * v for v in _paired(table, cfg.chosen, "shrunk_test_accuracy", "dense", "test_accuracy")),
+               tuple(100 * v for v in paired(table, cfg.chosen, "shrunk_test_accuracy", "dense", "test_accuracy")),
                -0.3, ">=", metric=f"shrunk_test_accuracy ({cfg.chosen}) - test_accuracy (dense), same seed"),
     ]
 

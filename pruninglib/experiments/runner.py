@@ -46,6 +46,7 @@ from pruninglib.experiments.targets import Target
 from pruninglib.models import save_model
 
 SCHEMA = "pruninglib-results/1"
+BIG_TABLE = 10_000  # tables with more rows are written gzipped (e.g. the theory chapter's tracked units)
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ def run_experiment(exp: Experiment, cfg: Any, progress: bool = True) -> ChapterR
     summary = exp.summarize(cfg, data, table, ctx)
     table = summary.runs if summary.runs is not None else table
     tables = {**{k: pd.DataFrame(v) for k, v in ctx.tables.items()}, **summary.tables}
-    frames = {"summary.csv": table, **{f"{k}.csv": v for k, v in tables.items()}}
+    frames = {"summary.csv": table, **{f"{k}.csv{'.gz' if len(v) > BIG_TABLE else ''}": v for k, v in tables.items()}}
     dyn = to_frame(ctx.dynamics) if ctx.dynamics else pd.DataFrame()
     if ctx.dynamics:
         frames["dynamics.csv.gz"] = dyn

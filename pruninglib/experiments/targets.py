@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+import pandas as pd
+
 from pruninglib.metrics.binary import t_interval
 
 MET, MEAN_ONLY, MISSED = "met", "met on the mean only", "missed"
@@ -86,6 +88,18 @@ class Target:
         out = {"name": self.name, "metric": self.metric, "values": list(self.values), **self.result,
                "bound": self.bound, "direction": self.direction, "kind": self.kind, "level": self.level}
         return {**out, "note": self.note} if self.note else out
+
+
+def per_seed(table: pd.DataFrame, variant: str, column: str, by: str = "seed") -> pd.Series:
+    """``column`` of ``variant``'s rows of a runs table, indexed by ``by`` (seed, or fold)."""
+    return table[table["variant"] == variant].set_index(by)[column]
+
+
+def paired(table: pd.DataFrame, a: str, col_a: str, b: str, col_b: str, by: str = "seed") -> tuple[float, ...]:
+    """Per seed (or fold), ``col_a`` of variant ``a`` minus ``col_b`` of variant ``b`` of the SAME seed, in the
+    order of the seeds: the values of a paired target such as "shrunk minus dense accuracy"."""
+    x, y = per_seed(table, a, col_a, by).sort_index(), per_seed(table, b, col_b, by)
+    return tuple(float(v) for v in x - y.reindex(x.index))
 
 
 def decimals(numbers: Sequence[float], bound: float, start: int = 2, limit: int = 8) -> int:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from pruninglib.config import UNetDSBConfig
-from pruninglib.experiments.targets import MET, MISSED, Target
+from pruninglib.experiments.targets import MET, MISSED, Target, paired, per_seed
 from pruninglib.metrics.instances import predict_probs, segmentation_scores
 
 COLUMNS = {"shrunk_ap": "mean AP (DSB)", "shrunk_dice": "foreground Dice", "channels_removed": "channels removed",
@@ -19,13 +19,11 @@ COLUMNS = {"shrunk_ap": "mean AP (DSB)", "shrunk_dice": "foreground Dice", "chan
 def targets(cfg: UNetDSBConfig, table: pd.DataFrame) -> list[Target]:
     """The paper's U-Net claim on per-seed values of the chosen variant's shrunk net: at least 60% of the channels
     removed, and mean AP and foreground Dice each at most 0.02 below the dense net of the same seed."""
-    by = {v: g.set_index("seed") for v, g in table.groupby("variant")}
-    dense, chosen = by["dense"], by[cfg.chosen]
-
     def drop(col: str) -> tuple[float, ...]:
-        return tuple(dense[col].reindex(chosen.index) - chosen[col])
+        return paired(table, "dense", col, cfg.chosen, col)
 
-    return [Target(f"channels removed ({cfg.chosen})", tuple(chosen["channels_removed"]), 0.6, ">=",
+    return [Target(f"channels removed ({cfg.chosen})", tuple(per_seed(table, cfg.chosen, "channels_removed")), 0.6,
+                   ">=",
                    metric=f"channels_removed ({cfg.chosen})"),
             Target("mean AP drop vs dense", drop("shrunk_ap"), 0.02, "<=",
                    metric=f"shrunk_ap (dense) - shrunk_ap ({cfg.chosen}), same seed"),

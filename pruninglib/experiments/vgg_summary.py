@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from pruninglib.config import VGGCifarConfig
-from pruninglib.experiments.targets import Target
+from pruninglib.experiments.targets import Target, paired, per_seed
 
 NAMES = {"dense": "dense", "l2": "stochastic + L2", "l1": "stochastic + L1", "none": "stochastic, no regularizer",
          "l1_norm": "L1-norm filter pruning (Li et al.)", "slimming": "network slimming (Liu et al.)"}
@@ -60,14 +60,12 @@ def headline(cfg: VGGCifarConfig, table: pd.DataFrame, kept: dict[str, list[int]
 def targets(cfg: VGGCifarConfig, table: pd.DataFrame) -> list[Target]:
     """The paper's VGG claim on the chosen variant: 60% of the filters removed, a dense net of at least 92.5%,
     the shrunk net within 1 point of the dense one (one value per seed)."""
-    by = {v: g.set_index("seed") for v, g in table.groupby("variant")}
-    dense, chosen = by["dense"], by[cfg.chosen]
-    gap = chosen["shrunk_test_accuracy"] - dense["test_accuracy"].reindex(chosen.index)
-    return [Target("conv filters removed (%)", tuple(100 * chosen["filters_removed"]), 60.0, ">=",
-                   metric=f"filters_removed ({cfg.chosen})"),
-            Target("dense test accuracy (%)", tuple(100 * dense["test_accuracy"]), 92.5, ">=",
+    gap = paired(table, cfg.chosen, "shrunk_test_accuracy", "dense", "test_accuracy")
+    return [Target("conv filters removed (%)", tuple(100 * per_seed(table, cfg.chosen, "filters_removed")), 60.0,
+                   ">=", metric=f"filters_removed ({cfg.chosen})"),
+            Target("dense test accuracy (%)", tuple(100 * per_seed(table, "dense", "test_accuracy")), 92.5, ">=",
                    metric="test_accuracy (dense)"),
-            Target("shrunk minus dense test accuracy (points)", tuple(100 * gap), -1.0, ">=",
+            Target("shrunk minus dense test accuracy (points)", tuple(100 * g for g in gap), -1.0, ">=",
                    metric=f"shrunk_test_accuracy ({cfg.chosen}) - test_accuracy (dense), same seed")]
 
 
