@@ -14,6 +14,9 @@ def toy_split(n=96):
 
 
 class Crash(Callback):
+    """Interrupts the run at step ``at_step`` (None: never); every run passes one, so that a checkpoint's callbacks
+    are the resuming run's."""
+
     def __init__(self, at_step):
         self.at_step = at_step
 
@@ -27,7 +30,7 @@ def train(checkpoint=None, crash_at=None):
     model = MLP((6, 8, 5, 2))
     pruner = StochasticPruning(model, (0.7, 0.5, 0.0), start=0.0, end=0.8, form="laplace", scale="std",
                                factor=1.0, every=1, generator=torch.Generator().manual_seed(1))
-    callbacks = [pruner] + ([Crash(crash_at)] if crash_at else [])
+    callbacks = [pruner, Crash(crash_at)]
     return fit(model, toy_split(), epochs=4, batch_size=16, optimizer=make_optimizer("sgd", model.parameters(), 0.1),
                generator=torch.Generator().manual_seed(2), callbacks=callbacks, checkpoint=checkpoint, progress=False)
 
