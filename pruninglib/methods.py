@@ -25,11 +25,11 @@ from pruninglib.models.base import Prunable
 from pruninglib.regularizers import penalty as simple_penalty
 from pruninglib.regularizers.group import group_lasso_penalty
 from pruninglib.regularizers.guided import GUIDANCE, PHI, guided_penalty, layer_guidance
-from pruninglib.regularizers.relevance import RelevanceDecay
 from pruninglib.registry import Registry
 from pruninglib.training.callbacks import GroupProx, StochasticPruning
 from pruninglib.training.crop import GatedCrop, MagnitudePruning
 from pruninglib.training.loop import Callback, FitState
+from pruninglib.training.relevance import RelevanceDecay
 
 PenaltyFn = Callable[[nn.Module, FitState], torch.Tensor]
 PENALTIES: Registry[Callable[..., PenaltyFn]] = Registry("penalty")

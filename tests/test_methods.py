@@ -16,10 +16,11 @@ from pruninglib.models import MLP, LeNet5
 from pruninglib.pruning import Mask
 from pruninglib.regularizers.group import group_lasso_penalty, group_prox_, unit_norms
 from pruninglib.regularizers.guided import guidance, guided_penalty
-from pruninglib.regularizers.relevance import RelevanceDecay, linear_decay, relevance_penalty, relevance_weights
+from pruninglib.regularizers.relevance import linear_decay, relevance_penalty, relevance_weights
 from pruninglib.training import fit, make_optimizer
 from pruninglib.training.crop import GatedCrop, MagnitudePruning, crop
 from pruninglib.training.loop import Callback, FitState
+from pruninglib.training.relevance import RelevanceDecay
 
 
 def tiny(seed=0):

@@ -1,4 +1,9 @@
-"""The loop: same seed, same numbers; an interrupted run resumes to the same numbers."""
+"""The loop: same seed, same numbers; an interrupted run resumes to the same numbers; dependencies point one way.
+
+Damaged checkpoints are tested in test_checkpoints.py."""
+import ast
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -14,6 +19,9 @@ def toy_split(n=96):
 
 
 class Crash(Callback):
+    """Interrupts the run at step ``at_step`` (None: never); every run passes one, so that a checkpoint's callbacks
+    are the resuming run's."""
+
     def __init__(self, at_step):
         self.at_step = at_step
 
@@ -27,7 +35,7 @@ def train(checkpoint=None, crash_at=None):
     model = MLP((6, 8, 5, 2))
     pruner = StochasticPruning(model, (0.7, 0.5, 0.0), start=0.0, end=0.8, form="laplace", scale="std",
                                factor=1.0, every=1, generator=torch.Generator().manual_seed(1))
-    callbacks = [pruner] + ([Crash(crash_at)] if crash_at else [])
+    callbacks = [pruner, Crash(crash_at)]
     return fit(model, toy_split(), epochs=4, batch_size=16, optimizer=make_optimizer("sgd", model.parameters(), 0.1),
                generator=torch.Generator().manual_seed(2), callbacks=callbacks, checkpoint=checkpoint, progress=False)
 
@@ -58,3 +66,12 @@ def test_target_sparsity_length_must_match_model():
     with pytest.raises(ValueError, match="target_sparsity has 2 values; the model has 3"):
         StochasticPruning(MLP((6, 8, 5, 2)), (0.5, 0.5), start=0, end=1, form="laplace", scale="std", factor=1.0,
                           every=1, generator=torch.Generator())
+
+
+def test_regularizers_never_import_training():
+    """regularizers -> training, never back (the relevance decay's callback lives in training.relevance)."""
+    for path in sorted((Path(__file__).parents[1] / "pruninglib" / "regularizers").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        modules |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not [m for m in modules if m.startswith("pruninglib.training")], path.name

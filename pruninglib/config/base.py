@@ -1,28 +1,29 @@
 """The machinery of every config: help text, validation helpers that name the parameter, the value and what is
-allowed, and :class:`ConfigBase` (building from a mapping, digests, help)."""
+allowed, and :class:`ConfigBase` (validation by concern, building from a mapping, digests, help)."""
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-from dataclasses import field
-from typing import Any, Mapping
+import math
+from typing import Any, Iterable, Mapping
 
 PROFILES = ("smoke", "quick", "paper")
 REGULARIZERS = ("none", "l1", "l2")
 PRUNE_FORMS = ("laplace", "gauss")
 SCALES = ("std", "mean_abs", "median_abs")
 OPTIMIZERS = ("sgd", "adam")
+SEED_LIMIT = 2 ** 63  # seeds are torch.Generator / numpy seeds; larger integers overflow inside the run
+MAX_WEIGHTS = 10 ** 8  # 400 MB of float32 weights, 1.2 GB with their gradients and momenta: a bound on network sizes
 
 
 class ConfigError(ValueError):
     """A parameter was unknown or out of range. The message names the parameter, the value and what is allowed."""
 
 
-def _help(text: str, default: Any = dataclasses.MISSING, default_factory: Any = dataclasses.MISSING) -> Any:
-    if default_factory is not dataclasses.MISSING:
-        return field(default_factory=default_factory, metadata={"help": text})
-    return field(default=default, metadata={"help": text})
+def _help(text: str, default: Any) -> Any:
+    """A dataclass field with ``default`` and its help text (the comment of the notebook's parameters cell)."""
+    return dataclasses.field(default=default, metadata={"help": text})
 
 
 def check(ok: bool, name: str, value: Any, allowed: str) -> None:
@@ -31,47 +32,93 @@ def check(ok: bool, name: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"parameter {name!r} = {value!r} is not allowed: {allowed}")
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     check(value in choices, name, value, f"one of {', '.join(map(repr, choices))}")
 
 
-def _check_int(name: str, value: Any, low: int) -> None:
-    check(isinstance(value, int) and not isinstance(value, bool) and value >= low, name, value,
-          f"an integer >= {low}")
+def _check_bool(name: str, value: Any) -> None:
+    check(isinstance(value, bool), name, value, "true or false")
+
+
+def _check_int(name: str, value: Any, low: int, high: int | None = None, why: str = "") -> None:
+    """An integer >= ``low`` and, when ``high`` is given, <= ``high`` (``why`` says where the bound comes from)."""
+    check(_is_int(value) and value >= low, name, value, f"an integer >= {low}")
+    if high is not None:
+        check(value <= high, name, value, f"an integer from {low} to {high}{why}")
 
 
 def _check_float(name: str, value: Any, low: float, high: float, *, low_open: bool = False,
                  high_open: bool = False) -> None:
+    """A finite number in the interval; NaN and the infinities are never allowed."""
     is_num = isinstance(value, (int, float)) and not isinstance(value, bool)
-    ok = is_num and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    ok = (is_num and (_is_int(value) or math.isfinite(value)) and (value > low if low_open else value >= low)
+          and (value < high if high_open else value <= high))
     lo = "(" if low_open else "["
     hi = ")" if high_open else "]"
     check(ok, name, value, f"a number in {lo}{low}, {high}{hi}")
 
 
-def _check_pruning(cfg: Any, n_weights: int, per_weight: str) -> None:
-    """Checks shared by every chapter that prunes on a schedule: the variants and their coefficients, one target
-    sparsity per prunable weight, each in [0, 1); a ramp inside training; a prune step interval; a chosen variant
-    among those run."""
-    check(isinstance(cfg.variants, tuple) and len(cfg.variants) > 0
-          and all(v in REGULARIZERS for v in cfg.variants) and len(set(cfg.variants)) == len(cfg.variants),
-          "variants", cfg.variants, f"distinct names from {', '.join(REGULARIZERS)}")
-    for name in ("lambda_l2", "lambda_l1", "dense_weight_decay", "reg_after_ramp"):
-        _check_float(name, getattr(cfg, name), 0.0, 1.0)
-    check(isinstance(cfg.target_sparsity, tuple) and len(cfg.target_sparsity) == n_weights,
-          "target_sparsity", cfg.target_sparsity, per_weight)
-    for s in cfg.target_sparsity:
-        _check_float("target_sparsity", s, 0.0, 1.0, high_open=True)
-    _check_float("ramp_start", cfg.ramp_start, 0.0, 1.0)
-    _check_float("ramp_end", cfg.ramp_end, 0.0, 1.0)
-    check(cfg.ramp_end > cfg.ramp_start, "ramp_end", cfg.ramp_end,
-          f"a fraction larger than ramp_start = {cfg.ramp_start}")
-    _check_int("prune_every", cfg.prune_every, 1)
-    check(cfg.chosen in cfg.variants, "chosen", cfg.chosen, f"one of the variants {cfg.variants}")
+def _check_names(name: str, value: Any, allowed: Iterable[str], *, empty_ok: bool = False, note: str = "") -> None:
+    """A tuple of distinct names, each one of ``allowed`` (at least one unless ``empty_ok``)."""
+    allowed = tuple(allowed)
+    check(isinstance(value, tuple) and (empty_ok or len(value) > 0) and all(v in allowed for v in value)
+          and len(set(value)) == len(value), name, value, f"distinct names from {', '.join(allowed)}{note}")
+
+
+def _check_seed(name: str, value: Any) -> None:
+    """One seed: an integer in [0, 2**63)."""
+    _check_int(name, value, 0)
+    check(value < SEED_LIMIT, name, value, "an integer in [0, 2**63) (a seed)")
+
+
+def _check_seeds(name: str, value: Any, *, empty_ok: bool = False) -> None:
+    """A list of distinct seeds, each in [0, 2**63): a repeated seed would repeat (or resume) the same run."""
+    if empty_ok:
+        check(isinstance(value, tuple) and all(_is_int(s) and s >= 0 for s in value), name, value,
+              "a list of non-negative integers (may be empty)")
+    else:
+        check(isinstance(value, tuple) and len(value) > 0 and all(_is_int(s) and s >= 0 for s in value),
+              name, value, "a non-empty list of non-negative integers")
+    check(all(s < SEED_LIMIT for s in value), name, value, "integers in [0, 2**63) (seeds)")
+    check(len(set(value)) == len(value), name, value,
+          "distinct seeds (a repeated seed would repeat the same run and resume its checkpoints)")
+
+
+def _check_positive_ints(name: str, value: Any, allowed: str, *, min_len: int = 1, max_len: int | None = None) -> None:
+    """A tuple of ``min_len`` to ``max_len`` positive integers; ``allowed`` is the message."""
+    check(isinstance(value, tuple) and min_len <= len(value) <= (max_len or len(value))
+          and all(_is_int(v) and v >= 1 for v in value), name, value, allowed)
+
+
+def _check_weights(name: str, value: Any, n_weights: int) -> None:
+    """The network that ``value`` describes has at most MAX_WEIGHTS weights (``n_weights``), so it fits in memory."""
+    check(n_weights <= MAX_WEIGHTS, name, value,
+          f"a network of at most {MAX_WEIGHTS:,} weights (400 MB of float32), not {n_weights:,}")
 
 
 class ConfigBase:
-    """Shared behaviour of the config dataclasses: building from a mapping, help text, hashing."""
+    """Shared behaviour of the config dataclasses: validation, building from a mapping, help text, hashing.
+
+    A config is composed of concern groups (:mod:`pruninglib.config.groups`) plus the chapter's own fields. On
+    creation, lists become tuples, then the chapter's own fields are checked (``_check_chapter``; the groups' checks
+    may depend on them, e.g. how many target sparsities the widths call for), then every group's fields
+    (``_check_group`` of each class, from the first concern to the last). Each check raises :class:`ConfigError`.
+    """
+
+    def __post_init__(self) -> None:
+        self._lists_to_tuples()
+        self._check_chapter()
+        for cls in reversed(type(self).__mro__):
+            group_check = cls.__dict__.get("_check_group")
+            if group_check is not None:
+                group_check(self)
+
+    def _check_chapter(self) -> None:
+        """The checks of the chapter's own fields (none here)."""
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -107,44 +154,3 @@ class ConfigBase:
         """A short hash of the config: runs are named by it, and a checkpoint only resumes the same config."""
         blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
-
-
-
-def _check_seeds(name: str, value: Any) -> None:
-    check(isinstance(value, tuple) and len(value) > 0
-          and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value),
-          name, value, "a non-empty list of non-negative integers")
-
-
-def _check_mnist_split(cfg: Any) -> None:
-    _check_int("train_subset", cfg.train_subset, 0)
-    _check_int("val_size", cfg.val_size, 1)
-    check(cfg.val_size < 60000, "val_size", cfg.val_size, "fewer than the 60,000 MNIST training images")
-
-
-def _check_common(cfg: Any) -> None:
-    """profile, seeds, epochs, batch size, optimizer, lr, MNIST split, latency batches, device."""
-    _check_choice("profile", cfg.profile, PROFILES)
-    _check_seeds("seeds", cfg.seeds)
-    _check_int("epochs", cfg.epochs, 1)
-    _check_int("batch_size", cfg.batch_size, 1)
-    _check_choice("optimizer", cfg.optimizer, OPTIMIZERS)
-    _check_float("lr", cfg.lr, 0.0, 10.0, low_open=True)
-    _check_mnist_split(cfg)
-    _check_latency_device(cfg)
-
-
-def _check_latency_device(cfg: Any) -> None:
-    """latency_batches (when the config has it) and device."""
-    if hasattr(cfg, "latency_batches"):
-        check(isinstance(cfg.latency_batches, tuple) and len(cfg.latency_batches) > 0
-              and all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in cfg.latency_batches),
-              "latency_batches", cfg.latency_batches, "a non-empty list of positive integers")
-    _check_choice("device", cfg.device, ("auto", "cpu", "cuda"))
-
-
-def _check_zeroing(cfg: Any) -> None:
-    """The shape of the stochastic-zeroing probability p(w): prune_form, prune_scale, prune_factor."""
-    _check_choice("prune_form", cfg.prune_form, PRUNE_FORMS)
-    _check_choice("prune_scale", cfg.prune_scale, SCALES)
-    _check_float("prune_factor", cfg.prune_factor, 0.0, 100.0, low_open=True)

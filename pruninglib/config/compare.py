@@ -1,22 +1,27 @@
 """The config of the comparison chapter: every method on the MLP/MNIST and the VGG/CIFAR-10 harness."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from pruninglib.config.base import (_check_choice, _check_float, _check_int, _check_latency_device, _check_seeds,
-                                    _help, check, ConfigBase, PROFILES)
+from pruninglib.config.base import PROFILES, _check_choice, _check_float, _check_int, _check_names, _help
+from pruninglib.config.groups import MNIST_SHAPE, DataConfig, MeasurementConfig, RunConfig, SeedsConfig
+from pruninglib.config.vgg import CIFAR_SHAPE
 
 SETTINGS = ("mlp", "vgg")
 METHODS = ("stochastic_l2", "stochastic_l1", "relevance", "guided", "group_lasso", "magnitude", "slimming")
+INPUT_SHAPES = {"mlp": MNIST_SHAPE, "vgg": CIFAR_SHAPE}
 
 
 @dataclass(frozen=True)
-class ComparisonConfig(ConfigBase):
+class ComparisonConfig(MeasurementConfig, DataConfig, SeedsConfig, RunConfig):
     """Parameters of the comparison chapter: the three papers' methods and four baselines on one harness per
     setting, with the same training budget (epochs, batches, optimizer, learning-rate schedule)."""
 
-    profile: str = _help("name of the profile these values came from (smoke, quick, paper)", "smoke")
+    out_dir: str = _help("where results.json, runs.csv and the tables are written", "runs/comparison")
     seeds: tuple[int, ...] = _help("one run per seed for every method and the dense baseline", (0,))
+    data_root: str = _help("folder holding MNIST/ and CIFAR-10/; if empty, $PRUNINGLIB_DATA, then data/ in the repo",
+                           "")
     settings: tuple[str, ...] = _help("harnesses to run: mlp (the MLP/MNIST chapter) and vgg (the VGG/CIFAR-10 "
                                       "chapter)", SETTINGS)
     mlp_profile: str = _help("profile of the MLP/MNIST chapter whose data, model, training budget and stochastic-"
@@ -49,24 +54,18 @@ class ComparisonConfig(ConfigBase):
                                      "(the epochs before it train with the L1 penalty), in (0, 1)", 0.25)
     tolerance: float = _help("accuracy drop (points) within which a method counts as keeping the dense accuracy "
                              "when the findings name a winner", 1.0)
-    latency_batches: tuple[int, ...] = _help("batch sizes at which CPU latency is measured", (1, 64))
-    device: str = _help("'auto' (GPU when there is one), 'cpu' or 'cuda'", "auto")
-    data_root: str = _help("folder holding MNIST/ and CIFAR-10/; if empty, $PRUNINGLIB_DATA, then data/ in the repo",
-                           "")
-    out_dir: str = _help("where results.json, runs.csv and the tables are written", "runs/comparison")
 
-    def __post_init__(self) -> None:
-        self._lists_to_tuples()
-        _check_choice("profile", self.profile, PROFILES)
-        _check_seeds("seeds", self.seeds)
-        check(isinstance(self.settings, tuple) and len(self.settings) > 0 and set(self.settings) <= set(SETTINGS)
-              and len(set(self.settings)) == len(self.settings), "settings", self.settings,
-              f"distinct names from {', '.join(SETTINGS)}")
+    latency_batches: tuple[int, ...] = _help("batch sizes at which CPU latency is measured", (1, 64))
+
+    def input_shape(self) -> tuple[int, ...]:
+        """The largest input example of the harnesses run (it bounds the latency batches)."""
+        return max((INPUT_SHAPES[s] for s in self.settings), key=math.prod)
+
+    def _check_chapter(self) -> None:
+        _check_names("settings", self.settings, SETTINGS)
         _check_choice("mlp_profile", self.mlp_profile, PROFILES)
         _check_choice("vgg_profile", self.vgg_profile, PROFILES)
-        check(isinstance(self.methods, tuple) and len(self.methods) > 0 and set(self.methods) <= set(METHODS)
-              and len(set(self.methods)) == len(self.methods), "methods", self.methods,
-              f"distinct names from {', '.join(METHODS)}")
+        _check_names("methods", self.methods, METHODS)
         _check_float("relevance_gamma0", self.relevance_gamma0, 0.0, 1.0)
         _check_float("relevance_alpha", self.relevance_alpha, 0.0, 1e6, low_open=True)
         for name in ("relevance_tau", "slimming_fraction", "finetune_fraction"):
@@ -77,4 +76,3 @@ class ComparisonConfig(ConfigBase):
                      "slimming_lambda"):
             _check_float(name, getattr(self, name), 0.0, 1.0)
         _check_float("tolerance", self.tolerance, 0.0, 100.0)
-        _check_latency_device(self)

@@ -7,8 +7,6 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-GUIDED_PALETTE = {True: "#1f77b4", False: "#d62728"}
-
 
 def accuracy_vs_sparsity(checkpoints: pd.DataFrame, *, dense: float | None, authors: float,
                          bound: float) -> Figure:

@@ -28,11 +28,6 @@ class Mask(Mapping[str, torch.Tensor]):
         """Keep everything."""
         return cls({k: torch.ones_like(w, dtype=torch.bool) for k, w in weights.items()})
 
-    @classmethod
-    def from_nonzero(cls, weights: Mapping[str, torch.Tensor]) -> "Mask":
-        """Keep exactly the weights that are not zero now."""
-        return cls({k: w.detach() != 0 for k, w in weights.items()})
-
     def __getitem__(self, name: str) -> torch.Tensor:
         return self._masks[name]
 
@@ -60,9 +55,6 @@ class Mask(Mapping[str, torch.Tensor]):
         total = sum(m.numel() for m in self._masks.values())
         kept = sum(int(m.sum()) for m in self._masks.values())
         return 1.0 - kept / max(total, 1)
-
-    def layer_sparsity(self) -> dict[str, float]:
-        return {k: 1.0 - float(m.float().mean()) for k, m in self._masks.items()}
 
     @torch.no_grad()
     def apply_(self, model: nn.Module) -> None:

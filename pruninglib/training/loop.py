@@ -1,8 +1,10 @@
 """The frozen training loop. Behaviour (pruning, masks, tracking) arrives through callbacks.
 
-``fit`` checkpoints after every epoch (atomically) when given a path, and resumes from that checkpoint when it
-exists: the model, optimizer, learning-rate schedule, shuffling generator and every callback's state are restored,
-so an interrupted run ends with the same numbers as an uninterrupted one.
+``fit`` checkpoints after every epoch (atomically, with a checksum: :mod:`.checkpoint`) when given a path, and
+resumes from that checkpoint when it exists: the model, optimizer, learning-rate schedule, shuffling generator and
+every callback's state are restored, so an interrupted run ends with the same numbers as an uninterrupted one. A
+checkpoint that is unreadable or fails its checksum is deleted with a warning naming it, and the run starts from
+scratch (so it still ends with the numbers of an uninterrupted run).
 """
 from __future__ import annotations
 
@@ -16,15 +18,16 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from pruninglib._io import atomic_path
 from pruninglib.data.tensors import Split
+from pruninglib.training.checkpoint import load_checkpoint, save_checkpoint
 
 
 @dataclass
 class FitState:
     """What callbacks see. ``step`` counts optimizer steps from 1; ``epoch`` counts finished epochs.
 
-    ``resumed_from_epoch`` is the epoch a checkpoint was loaded at (None when training started afresh).
+    ``resumed_from_epoch`` is the epoch a checkpoint was loaded at (None when training started afresh);
+    ``discarded_checkpoint`` says why a checkpoint found at the start was deleted instead (None: none was).
     ``loss`` is the current mini-batch's data loss, with its graph, while the penalty is computed (a penalty
     that needs the data gradient, such as relevance-weighted decay, differentiates it); None otherwise.
     """
@@ -35,11 +38,16 @@ class FitState:
     step: int
     total_steps: int
     resumed_from_epoch: int | None = None
+    discarded_checkpoint: str | None = None
     loss: torch.Tensor | None = None
 
     @property
     def progress(self) -> float:
         return self.step / max(self.total_steps, 1)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint passed its checksum but does not fit the run that would resume it (another model or callbacks)."""
 
 
 class Callback:
@@ -79,7 +87,9 @@ def fit(model: nn.Module, train: Split, *, epochs: int, batch_size: int, optimiz
     ``penalty(model, state)`` sees the fit state, so its strength may follow training progress.
     ``generator`` (CPU) shuffles the mini-batches. The learning rate follows :func:`cosine_schedule`
     (``lr_schedule`` 'cosine') or stays at the optimizer's lr ('constant').
-    Returns the final :class:`FitState`; its ``resumed_from_epoch`` says whether a checkpoint was resumed.
+    Returns the final :class:`FitState`; its ``resumed_from_epoch`` says whether a checkpoint was resumed, its
+    ``discarded_checkpoint`` why one was deleted instead (then training started afresh). A checkpoint that passed
+    its checksum but does not fit this model or these callbacks raises :class:`CheckpointError` naming the file.
     ``autocast`` (e.g. ``torch.bfloat16`` on a GPU) runs the forward pass in mixed precision; the penalty, the
     weights and the optimizer stay in float32 (bfloat16 needs no loss scaling).
     """
@@ -91,15 +101,12 @@ def fit(model: nn.Module, train: Split, *, epochs: int, batch_size: int, optimiz
                  else torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0))
     state = FitState(model, optimizer, epoch=0, step=0, total_steps=total)
     ckpt = Path(checkpoint) if checkpoint is not None else None
+    blob = None
     if ckpt is not None and ckpt.exists():
-        blob = torch.load(ckpt, map_location="cpu", weights_only=True)
-        model.load_state_dict(blob["model"])
-        optimizer.load_state_dict(blob["optimizer"])
-        scheduler.load_state_dict(blob["scheduler"])
-        generator.set_state(blob["generator"])
-        for cb, cb_state in zip(callbacks, blob["callbacks"]):
-            cb.load_state_dict(cb_state)
-        state.epoch, state.step = blob["epoch"], blob["step"]
+        blob, state.discarded_checkpoint = load_checkpoint(ckpt)
+    if blob is not None:
+        state.epoch, state.step = _resume(ckpt, blob, model, optimizer, scheduler, generator,  # type: ignore[arg-type]
+                                          callbacks)
         state.resumed_from_epoch = state.epoch
     else:
         for cb in callbacks:
@@ -130,12 +137,31 @@ def fit(model: nn.Module, train: Split, *, epochs: int, batch_size: int, optimiz
         for cb in callbacks:
             cb.on_epoch_end(state)
         if ckpt is not None:
-            with atomic_path(ckpt) as tmp:
-                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                            "callbacks": [cb.state_dict() for cb in callbacks], "epoch": state.epoch,
-                            "step": state.step}, tmp)
+            save_checkpoint(ckpt, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                   "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                                   "callbacks": [cb.state_dict() for cb in callbacks], "epoch": state.epoch,
+                                   "step": state.step})
         bar.update(1)
         bar.set_postfix(loss=f"{running / max(seen, 1):.4f}")
     bar.close()
     return state
+
+
+def _resume(path: Path, blob: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
+            scheduler: torch.optim.lr_scheduler.LRScheduler, generator: torch.Generator,
+            callbacks: Sequence[Callback]) -> tuple[int, int]:
+    """Load a verified checkpoint into the model, optimizer, schedule, generator and callbacks (MUTATES them all);
+    return its (epoch, step)."""
+    try:
+        if len(blob["callbacks"]) != len(callbacks):
+            raise ValueError(f"it holds {len(blob['callbacks'])} callback states for {len(callbacks)} callbacks")
+        model.load_state_dict(blob["model"])
+        optimizer.load_state_dict(blob["optimizer"])
+        scheduler.load_state_dict(blob["scheduler"])
+        generator.set_state(blob["generator"])
+        for cb, cb_state in zip(callbacks, blob["callbacks"]):
+            cb.load_state_dict(cb_state)
+        return int(blob["epoch"]), int(blob["step"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as err:
+        raise CheckpointError(f"checkpoint {path} does not fit this run ({type(err).__name__}: {err}); delete it to "
+                              f"start this run over") from err
