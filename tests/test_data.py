@@ -41,7 +41,7 @@ def test_offline_without_files_names_files_folders_and_fix(tmp_path, monkeypatch
     msg = str(err.value)
     assert "train-images-idx3-ubyte.gz" in msg and str(tmp_path / "root" / "MNIST" / "raw") in msg
     assert str(tmp_path / "cache" / "downloads" / "MNIST" / "raw") in msg and "no connection to" in msg
-    assert "PRUNINGLIB_DATA" in msg and "data/README.md" in msg and "MANIFEST" not in msg
+    assert "PRUNINGLIB_DATA" in msg and "data/README.md" in msg and "MANIFEST.md" not in msg
     assert not list((tmp_path / "cache").rglob("*.gz")) and not list((tmp_path / "root").iterdir())
 
 

@@ -136,7 +136,8 @@ def test_the_server_down_gives_the_offline_message(env, mnist_root, tmp_path, mo
     with pytest.raises(DataNotFoundError) as err:
         require(["mnist"], env, progress=False)
     msg = str(err.value)
-    assert "MNIST: 4 file(s) missing (MNIST/raw/train-images-idx3-ubyte.gz" in msg and f"no connection to {m.url}" in msg
+    assert "MNIST: 4 file(s) missing (MNIST/raw/train-images-idx3-ubyte.gz" in msg
+    assert f"no connection to {m.url}" in msg
     assert str(env / "MNIST" / "raw") in msg and str(tmp_path / "cache" / "downloads" / "MNIST" / "raw") in msg
     assert "data/README.md" in msg and not _downloads(tmp_path)
     assert main(["data", "fetch", "mnist", "--data-root", str(env)]) == 2
@@ -173,7 +174,7 @@ def test_the_dsb_archive_is_checked_by_member_whatever_its_container(env, tmp_pa
     _dsb_archive(tmp_path / "ours.tar", "")
     manifest = tmp_path / "manifest.txt"
     manifest.write_text(dsb_files.format_manifest(dsb_files.member_digests(tmp_path / "ours.tar")))
-    monkeypatch.setattr(dsb_files, "MANIFEST", manifest)
+    monkeypatch.setattr(dsb_files, "MEMBER_SUMS", manifest)
     (tmp_path / "mirror" / "dsb2018").mkdir(parents=True)
     served = tmp_path / "mirror" / dsb_files.ARCHIVE
     _dsb_archive(served, "kaggle-dsbowl-2018-dataset-fixes-2b0c5dd/", damaged=True)

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pruninglib.data import ChecksumError, DataNotFoundError
-from pruninglib.data import dsb_files
+from pruninglib.data import ChecksumError, DataNotFoundError, dsb_files
 from pruninglib.data.dsb2018 import _prepare, instance_targets, load_dsb2018, resize_labels, split_ids
 from pruninglib.metrics.instances import dice, dsb_average_precision, iou_matrix, to_instances
 
@@ -69,7 +68,7 @@ def test_any_container_passes_the_member_check_and_a_changed_member_is_named(tmp
     _archive(tmp_path / "ours.tar.gz", images)
     manifest = tmp_path / "manifest.txt"
     manifest.write_text("# ids\n" + dsb_files.format_manifest(dsb_files.member_digests(tmp_path / "ours.tar.gz")))
-    monkeypatch.setattr(dsb_files, "MANIFEST", manifest)
+    monkeypatch.setattr(dsb_files, "MEMBER_SUMS", manifest)
     _archive(tmp_path / "github.tar.gz", images, prefix="kaggle-dsbowl-2018-dataset-fixes-2b0c5dd/")
     dsb_files.check_members(tmp_path / "github.tar.gz")  # another container and prefix, the same members
     _archive(tmp_path / "bad.tar.gz", images, damaged="b2")

