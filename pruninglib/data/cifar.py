@@ -105,6 +105,11 @@ def decode_original(archive: Path) -> dict[str, Any]:
     return out
 
 
+def _jpeg_files() -> list[Remote]:
+    """The JPEG copy's files under a data root (never downloaded: the copy is a conversion, see data/README.md)."""
+    return [Remote(f"{FOLDER}/{name}", digest) for name, digest in JPEG_SHA256.items()]
+
+
 def ensure(data_root: str | os.PathLike[str] | None = None, *, fetch: bool = True,
            progress: bool = True) -> dict[str, Any]:
     """Find the original archive (data root, download cache) or download it; without it (offline), fall back on
@@ -119,10 +124,11 @@ def ensure(data_root: str | os.PathLike[str] | None = None, *, fetch: bool = Tru
         return {"dataset": "CIFAR-10, original batches", "source": "original", "pixels": "exact", **common,
                 "obtained": obtained(paths, root), "verified_files": records, "paths": paths}
     except DataNotFoundError as exc:
-        jpeg = [Remote(f"{FOLDER}/{name}", digest) for name, digest in JPEG_SHA256.items()]
+        jpeg = _jpeg_files()
         if root is None or not all((root / r.path).is_file() for r in jpeg):
-            raise DataNotFoundError(f"CIFAR-10 not found: {exc}. Nor is the JPEG copy {root}/{FOLDER}/"
-                                    f"{{{','.join(JPEG_SHA256)}}} there (see {GUIDE})") from exc
+            where = f"in {root / FOLDER}" if root is not None else "(no data root)"
+            raise DataNotFoundError(f"CIFAR-10 not found: {exc}. Nor is the offline fallback, the JPEG copy "
+                                    f"{{{','.join(JPEG_SHA256)}}}, {where} (see {GUIDE})") from exc
         paths, records = resolve(jpeg, root, origin, "CIFAR-10 (JPEG copy)", FOLDER, fetch=False)
         return {"dataset": "CIFAR-10, complete JPEG copy (lossy pixels; exact labels and order)", "source": "jpeg",
                 "pixels": "lossy JPEG: mean absolute error about 5.8/255 against the original", **common,
@@ -134,8 +140,7 @@ def ensure(data_root: str | os.PathLike[str] | None = None, *, fetch: bool = Tru
 def check(data_root: str | os.PathLike[str] | None = None) -> list[tuple[str, str]]:
     """(state, path) of the original archive, and of the JPEG copy's files when the data root has them."""
     root = resolve_data_root(data_root)[1]
-    jpeg = [Remote(f"{FOLDER}/{name}", digest) for name, digest in JPEG_SHA256.items()]
-    return status([ORIGINAL], root) + [s for s in status(jpeg, root, cached=False) if s[0] != "missing"]
+    return status([ORIGINAL], root) + [s for s in status(_jpeg_files(), root, cached=False) if s[0] != "missing"]
 
 
 def load_cifar_uint8(data_root: str | os.PathLike[str] | None = None, *,

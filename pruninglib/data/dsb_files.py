@@ -137,14 +137,14 @@ def ensure(data_root: str | os.PathLike[str] | None = None, *, fetch: bool = Tru
                 record = verified(cached, remember=True)
             except ChecksumError as exc:
                 print(f"pruninglib: {exc}; downloading it again", file=sys.stderr, flush=True)
-                cached.unlink()
+                cached.unlink(missing_ok=True)
         if record is None:
             [path] = fetch_missing([REMOTE], root, origin, "DSB 2018 stage1_train", "dsb2018", fetch=fetch,
                                    progress=progress)
             try:
                 record = verified(path, remember=True)
             except ChecksumError:
-                path.unlink()  # nothing that failed its check stays behind
+                path.unlink(missing_ok=True)  # nothing that failed its check stays behind
                 raise
     where = "the data root" if local is not None and record["path"] == str(local) else "the download cache"
     return {"data_root": str(root), "data_root_from": origin, "obtained": f"{record['path']} ({where}), read "

@@ -26,7 +26,7 @@ from pruninglib.data.root import GUIDE, ChecksumError, DataNotFoundError, FileRe
 
 ENV_MIRROR = "PRUNINGLIB_DATA_MIRROR"
 ATTEMPTS = 3  # a download cut off mid-file, a timeout or a corrupt transfer is tried again; a refused one is not
-TIMEOUT_S = 60
+TIMEOUT_S = (10, 60)  # seconds to connect (a silent firewall must not hold up the offline fallback), to read
 RETRY_WAIT_S = 1.0  # times the attempt number
 
 
@@ -90,13 +90,13 @@ def _download_one(remote: Remote, progress: bool) -> Path:
             if status < 500 or attempt == ATTEMPTS:
                 raise DataNotFoundError(f"{url} answered HTTP {status}: {remote.path} cannot be downloaded from "
                                         f"there (see {GUIDE})") from exc
+        except requests.exceptions.ConnectionError as exc:  # refused, unknown host, connect timeout: no retry
+            reason = getattr(exc.args[0], "reason", exc) if exc.args else exc  # e.g. NameResolutionError
+            raise OfflineError(f"no connection to {url} ({type(reason).__name__})") from exc
         except (requests.exceptions.ChunkedEncodingError, requests.exceptions.Timeout) as exc:
             if attempt == ATTEMPTS:
                 raise OfflineError(f"the download of {remote.path} from {url} was cut off {ATTEMPTS} times "
                                    f"({type(exc).__name__})") from exc
-        except requests.exceptions.ConnectionError as exc:
-            reason = getattr(exc.args[0], "reason", exc) if exc.args else exc  # e.g. NameResolutionError
-            raise OfflineError(f"no connection to {url} ({type(reason).__name__})") from exc
         except ValueError as exc:  # pooch: the downloaded bytes do not have the known hash (already deleted)
             if attempt == ATTEMPTS:
                 raise ChecksumError(f"checksum mismatch for {remote.path} downloaded from {url}, {ATTEMPTS} times: "
@@ -125,8 +125,8 @@ def fetch_missing(wanted: list[Remote], root: Path | None, origin: str, what: st
     names = ", ".join(r.path for r in wanted[:5]) + (f" and {len(wanted) - 5} more" if len(wanted) > 5 else "")
     looked = _where(root, origin, folder)
     if not fetch or any(r.source() is None for r in wanted):
-        raise DataNotFoundError(f"{what}: {len(wanted)} file(s) missing ({names}); looked in {looked}. They are "
-                                f"not downloaded here: see {GUIDE} for where they come from")
+        raise DataNotFoundError(f"{what}: {len(wanted)} file(s) missing ({names}); looked in {looked}. See {GUIDE} "
+                                f"for where they come from")
     try:
         return download(wanted, what, progress)
     except OfflineError as exc:
@@ -173,15 +173,15 @@ def cached_copy(remote: Remote) -> FileRecord | None:
         return verify_file(path, remote.sha256)  # type: ignore[arg-type]
     except ChecksumError as exc:
         print(f"pruninglib: {exc}; downloading it again", file=sys.stderr, flush=True)
-        path.unlink()
+        path.unlink(missing_ok=True)  # another run may have deleted it first
         return None
 
 
 def obtained(paths: list[Path], root: Path | None) -> str:
     """Where ``paths`` were found, for results.json: the data root, the download cache, or both (with counts)."""
-    inside = sum(1 for p in paths if root is not None and p.is_relative_to(root))
-    parts = [f"{inside} file(s) from the data root {root}" if inside else "",
-             f"{len(paths) - inside} file(s) from the download cache {downloads_dir()}" if len(paths) > inside else ""]
+    cached = sum(1 for p in paths if p.is_relative_to(downloads_dir()))  # the cache may lie inside the root
+    parts = [f"{len(paths) - cached} file(s) from the data root {root}" if len(paths) > cached else "",
+             f"{cached} file(s) from the download cache {downloads_dir()}" if cached else ""]
     return " and ".join(p for p in parts if p)
 
 

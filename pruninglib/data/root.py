@@ -68,7 +68,7 @@ def resolve_data_root(explicit: str | os.PathLike[str] | None = None) -> tuple[s
             return origin, None
         raise DataNotFoundError(
             f"data root {root} ({origin}) does not exist; create it, or point ${ENV_DATA} / data_root at the "
-            f"folder that holds the data sets (for example ../shared/data); see {GUIDE}")
+            f"folder that holds the data sets (see {GUIDE})")
     return origin, root
 
 
