@@ -16,7 +16,9 @@ from typing import Any, Sequence
 
 from pruninglib._io import atomic_path, write_json
 from pruninglib.config import PROFILES, ConfigError
-from pruninglib.data.root import repo_root, resolve_data_root
+from pruninglib.data import command as data_command
+from pruninglib.data.registry import CHAPTER_DATASETS, require
+from pruninglib.data.root import repo_root
 from pruninglib.experiments import CHAPTERS
 
 ROOT = repo_root() or Path.cwd()
@@ -45,7 +47,7 @@ def run_chapter(chapter: str, profile: str = "quick", overrides: dict[str, Any] 
     ch = CHAPTERS.get(chapter)
     out_dir = Path(out) if out is not None else ROOT / "runs" / profile / chapter
     params = ch.parameters(profile, overrides, out_dir=_portable(out_dir))  # raises before any work
-    resolve_data_root(params.get("data_root") or None)  # a missing data root fails here, not in the kernel
+    require(CHAPTER_DATASETS.get(chapter, ()), params.get("data_root") or None)  # fetched or failed before the kernel
     out_dir.mkdir(parents=True, exist_ok=True)
     results = out_dir / "results.json"
     if results.exists():
@@ -131,7 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_book.add_argument("--publish", action="store_true",
                         help="copy the executed notebooks into book/chapters (to commit them)")
     p_book.add_argument("--build-dir", default=None, help="default _build/<profile>")
+    data_command.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "data":
+        return data_command.handle(args)
     try:
         if args.command == "run":
             overrides: dict[str, Any] = {}

@@ -176,7 +176,7 @@ def test_smoke_run_writes_results_and_nbval_reproduces_it(chapter, smoke_runs, t
     for key in ("chapter", "profile", "parameters", "seeds", "hardware", "torch_version", "data_source", "git",
                 "wall_time_s", "notebook", "targets"):
         assert key in r, key
-    assert r["chapter"] == chapter and r["profile"] == "smoke" and r["data_source"]["checksums_ok"]
+    assert r["chapter"] == chapter and r["profile"] == "smoke" and r["data_source"]["verified_files"]
     assert all(isinstance(t["met"], bool) for t in r["targets"])
     CHAPTER_CHECKS[chapter][1](r)
     # nbval re-executes the notebook and compares every output. Into a copy of the run folder without its

@@ -14,6 +14,7 @@ from pruninglib.data.covid import FOLDER, covid_label, load_covid, showable_lice
 from pruninglib.data.images import read_grayscale, to_grayscale
 from pruninglib.data.splits import check_folds, connected_groups, stratified_group_kfold
 
+
 def test_connected_groups_join_samples_sharing_a_file_or_a_patient():
     keys = [["f1", "p1"], ["f2", "p2"], ["f3", "p1"], ["f2", "p4"], ["f5", "p5"]]
     assert connected_groups(keys).tolist() == [0, 1, 0, 1, 2]
@@ -111,9 +112,7 @@ def _fake_root(real: Path, tmp: Path, skip: str | None = None, corrupt: str | No
     """A data root of symlinks to the real files, without ``skip`` and with a corrupted copy of ``corrupt``."""
     src, dst = real / FOLDER, tmp / FOLDER
     (dst / "images").mkdir(parents=True)
-    for name in ("metadata.csv", "images_subset.txt"):
-        os.symlink(src / name, dst / name)
-    os.symlink(real / "SHA256SUMS", tmp / "SHA256SUMS")
+    os.symlink(src / "metadata.csv", dst / "metadata.csv")
     for f in (src / "images").iterdir():
         if f.name == skip:
             continue
@@ -128,8 +127,8 @@ def _fake_root(real: Path, tmp: Path, skip: str | None = None, corrupt: str | No
 
 def test_missing_image_is_reported_by_name(covid_root, tmp_path):
     root = _fake_root(covid_root, tmp_path, skip="000001-24.jpg")
-    with pytest.raises(DataNotFoundError, match=r"1 image\(s\) listed .* are missing .*: 000001-24.jpg"):
-        load_covid(root, image_size=32)
+    with pytest.raises(DataNotFoundError, match=r"1 file\(s\) missing \(covid-chestxray-dataset/images/000001-24"):
+        load_covid(root, image_size=32)  # conftest points downloads at a closed port
 
 
 def test_corrupt_image_fails_its_checksum_naming_the_file(covid_root, tmp_path):
@@ -141,7 +140,7 @@ def test_corrupt_image_fails_its_checksum_naming_the_file(covid_root, tmp_path):
 def test_real_subset_loads_with_groups_and_counts(covid_root):
     data = load_covid(covid_root, image_size=32)
     assert data.x.shape == (191, 1, 32, 32) and int(data.y.sum()) == 141
-    assert data.source["checksums_ok"] and len(data.source["files"]) == 193  # 2 lists + 191 images
+    assert len(data.source["verified_files"]) == 192  # metadata.csv + 191 images
     shared = data.table[data.table["patientids"].map(len) > 1]
     assert sorted(shared["file"]) == ["000001-24.jpg", "000001-27.jpg"]
     assert data.table["group"].nunique() == 191

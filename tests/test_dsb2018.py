@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pruninglib.data import ChecksumError, DataNotFoundError
+from pruninglib.data import ChecksumError, DataNotFoundError, dsb_files
 from pruninglib.data.dsb2018 import _prepare, instance_targets, load_dsb2018, resize_labels, split_ids
 from pruninglib.metrics.instances import dice, dsb_average_precision, iou_matrix, to_instances
 
@@ -18,8 +18,9 @@ def _png(array: np.ndarray, mode: str) -> bytes:
     return buf.getvalue()
 
 
-def _archive(path, images: dict[str, tuple[str, bool]]) -> None:
-    """A stage1_train-like tar.gz: per id, one image in ``mode`` (bright field if the flag is set), two masks."""
+def _archive(path, images: dict[str, tuple[str, bool]], prefix: str = "", damaged: str = "") -> None:
+    """A stage1_train-like tar.gz: per id, one image in ``mode`` (bright field if the flag is set), two masks; every
+    name under ``prefix`` (as in GitHub's archives); the first mask of image ``damaged`` one pixel off."""
     with tarfile.open(path, "w:gz") as tar:
         for image_id, (mode, bright) in images.items():
             img = np.full((16, 24), 220 if bright else 20, np.uint8)
@@ -28,8 +29,11 @@ def _archive(path, images: dict[str, tuple[str, bool]]) -> None:
             masks[1][8:14, 10:20] = 255
             for m in masks:
                 img[m > 0] = 30 if bright else 200
-            files = {f"stage1_train/{image_id}/images/{image_id}.png": _png(img, mode)}
-            files.update({f"stage1_train/{image_id}/masks/m{k}.png": _png(m, "L") for k, m in enumerate(masks)})
+            if image_id == damaged:
+                masks[0][0, 0] = 255
+            files = {f"{prefix}stage1_train/{image_id}/images/{image_id}.png": _png(img, mode)}
+            files.update({f"{prefix}stage1_train/{image_id}/masks/m{k}.png": _png(m, "L")
+                          for k, m in enumerate(masks)})
             for name, data in files.items():
                 info = tarfile.TarInfo(name)
                 info.size = len(data)
@@ -50,13 +54,35 @@ def test_prepare_reads_every_mode_and_inverts_bright_field(tmp_path):
 
 def test_missing_and_corrupt_archives_are_named(tmp_path):
     with pytest.raises(DataNotFoundError, match="dsb2018/stage1_train.tar.gz"):
-        load_dsb2018(tmp_path)
+        load_dsb2018(tmp_path)  # conftest points downloads at a closed port
     (tmp_path / "dsb2018").mkdir()
     (tmp_path / "dsb2018" / "stage1_train.tar.gz").write_bytes(b"not a tar")
     with pytest.raises(ChecksumError, match="stage1_train.tar.gz"):
         load_dsb2018(tmp_path)
     with pytest.raises(ChecksumError, match="could not be read"):
         _prepare(tmp_path / "dsb2018" / "stage1_train.tar.gz", 16, 0)
+
+
+def test_any_container_passes_the_member_check_and_a_changed_member_is_named(tmp_path, monkeypatch):
+    images = {"a1": ("RGBA", False), "b2": ("L", True)}
+    _archive(tmp_path / "ours.tar.gz", images)
+    manifest = tmp_path / "manifest.txt"
+    manifest.write_text("# ids\n" + dsb_files.format_manifest(dsb_files.member_digests(tmp_path / "ours.tar.gz")))
+    monkeypatch.setattr(dsb_files, "MEMBER_SUMS", manifest)
+    _archive(tmp_path / "github.tar.gz", images, prefix="kaggle-dsbowl-2018-dataset-fixes-2b0c5dd/")
+    dsb_files.check_members(tmp_path / "github.tar.gz")  # another container and prefix, the same members
+    _archive(tmp_path / "bad.tar.gz", images, damaged="b2")
+    with pytest.raises(ChecksumError, match=r"bad.tar.gz does not hold .*stage1_train/b2/masks/ \(2 files\)"):
+        dsb_files.check_members(tmp_path / "bad.tar.gz")
+    _archive(tmp_path / "short.tar.gz", {"a1": ("RGBA", False)})
+    with pytest.raises(ChecksumError, match="image b2 missing"):
+        dsb_files.check_members(tmp_path / "short.tar.gz")
+
+
+def test_the_committed_manifest_is_the_original_stage1_train(dsb_root):
+    digests = dsb_files.member_digests(dsb_root / dsb_files.ARCHIVE)
+    assert dsb_files.read_manifest() == digests and len(digests) == dsb_files.N_IMAGES
+    assert sum(d[2] for d in digests.values()) == 29461 and {d[0] for d in digests.values()} == {1}
 
 
 def test_targets_separate_touching_nuclei():

@@ -89,7 +89,7 @@ INVALID = [
     ("run guided_mlp -p kappa 0", "parameter 'kappa' = 0 is not allowed: a number in (0.0, 50.0]"),
     ("run mlp_mnist -p data_root /nonexistent/data",
      "data root /nonexistent/data (argument data_root) does not exist; create it, or point $PRUNINGLIB_DATA / "
-     "data_root at the folder that holds the data sets (for example ../shared/data)"),
+     "data_root at the folder that holds the data sets (see data/README.md)"),
     ("run theory -p lambda_l2 -0.01", "parameter 'lambda_l2' = -0.01 is not allowed: a number in [0.0, 1.0]"),
     ("run theory -p lambda_l1 -1.0", "parameter 'lambda_l1' = -1.0 is not allowed: a number in [0.0, 1.0]"),
     ("run theory -p bn_lambda 2", "parameter 'bn_lambda' = 2 is not allowed: a number in [0.0, 1.0]"),

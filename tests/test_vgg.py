@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from pruninglib._io import sha256_file
+from pruninglib.data import cifar
 from pruninglib.data.augment import CropFlipSplit, crop_flip
 from pruninglib.data.cifar import CLASSES, load_cifar_uint8
 from pruninglib.models import VGG16
@@ -122,8 +123,9 @@ def test_crop_flip_split_is_seeded_and_keeps_labels():
     assert torch.equal(next(iter(split.batches(10)))[0], x)  # no generator: plain images in order
 
 
-def fake_cifar_root(tmp_path):
-    """A data root with a 6-image CIFAR-10 JPEG copy (4 train, 2 test), its order file and SHA256SUMS."""
+def fake_cifar_root(tmp_path, monkeypatch):
+    """A data root with a 6-image CIFAR-10 JPEG copy (4 train, 2 test) and its order file, whose digests replace the
+    real copy's in ``cifar.JPEG_SHA256``."""
     root = tmp_path / "data"
     folder = root / "CIFAR-10"
     folder.mkdir(parents=True)
@@ -145,16 +147,15 @@ def fake_cifar_root(tmp_path):
     with gzip.open(folder / "original_order.csv.gz", "wt") as f:
         pd.DataFrame(rows).to_csv(f, index=False)
     (folder / "batches.meta").write_bytes(b"meta")
-    (root / "SHA256SUMS").write_text("".join(f"{sha256_file(folder / n)}  CIFAR-10/{n}\n" for n in
-                                             ("CIFAR-10-images.tar.gz", "original_order.csv.gz", "batches.meta")))
+    monkeypatch.setattr(cifar, "JPEG_SHA256", {n: sha256_file(folder / n) for n in cifar.JPEG_SHA256})
     return root
 
 
 def test_jpeg_copy_decodes_in_order_and_a_mismatching_cache_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setenv("PRUNINGLIB_CACHE", str(tmp_path / "cache"))
-    root = fake_cifar_root(tmp_path)
-    data, source = load_cifar_uint8(root, progress=False)
-    assert source["source"] == "jpeg" and source["checksums_ok"] and source["cache"]["status"] == "built"
+    root = fake_cifar_root(tmp_path, monkeypatch)
+    data, source = load_cifar_uint8(root, progress=False)  # conftest: the original cannot be downloaded
+    assert source["source"] == "jpeg" and len(source["verified_files"]) == 3 and source["cache"]["status"] == "built"
     assert data["train_x"].shape == (4, 3, 32, 32) and data["train_x"].dtype == torch.uint8
     assert data["train_y"].tolist() == [5, 8, 1, 4] and data["test_y"].tolist() == [4, 7]
     assert abs(int(data["train_x"][2, 0, 5, 5]) - 40) <= 3  # red channel of image 2 (JPEG: nearly exact)
@@ -172,14 +173,12 @@ def test_jpeg_copy_decodes_in_order_and_a_mismatching_cache_is_rebuilt(tmp_path,
 
 def test_jpeg_archive_with_a_missing_image_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("PRUNINGLIB_CACHE", str(tmp_path / "cache"))
-    root = fake_cifar_root(tmp_path)
+    root = fake_cifar_root(tmp_path, monkeypatch)
     folder = root / "CIFAR-10"
     order = pd.read_csv(folder / "original_order.csv.gz")
     order.loc[0, "jpg_path"] = "CIFAR-10-images/train/frog/9999.jpg"
     with gzip.open(folder / "original_order.csv.gz", "wt") as f:
         order.to_csv(f, index=False)
-    sums = (root / "SHA256SUMS").read_text().splitlines()
-    sums[1] = f"{sha256_file(folder / 'original_order.csv.gz')}  CIFAR-10/original_order.csv.gz"
-    (root / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+    monkeypatch.setitem(cifar.JPEG_SHA256, "original_order.csv.gz", sha256_file(folder / "original_order.csv.gz"))
     with pytest.raises(ValueError, match=r"1 image\(s\) listed in original_order.csv.gz are not in"):
         load_cifar_uint8(root, progress=False)

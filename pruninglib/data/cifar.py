@@ -2,12 +2,14 @@
 
 Two sources, tried in this order (``results.json`` and the run card record which one was used):
 
-1. **The original batches** (``<data root>/cifar-10-batches-py/``), read by torchvision's ``CIFAR10``, which
-   md5-checks all six batch files (with ``download=True`` it fetches them into the cache when online).
-2. **The complete JPEG copy** ``<data root>/CIFAR-10/`` (MANIFEST.md section 2): ``CIFAR-10-images.tar.gz`` holds
-   all 60,000 images as JPEG, ``original_order.csv.gz`` puts them back in the original batch order with the
-   original labels. Labels and order are exact; **pixels are lossy** (mean absolute error about 5.8/255 against
-   the original), so accuracies are not directly comparable with papers that used the original data.
+1. **The original batches**: ``cifar-10-python.tar.gz`` (the archive torchvision downloads, :data:`ORIGINAL`) under
+   the data root or in the download cache, else downloaded into the cache whenever the network is reachable; its
+   SHA-256 is checked and the batches are read straight from it (nothing is extracted).
+2. **The complete JPEG copy** ``<data root>/CIFAR-10/``, for machines without the network (see ``data/README.md``;
+   it is never downloaded): ``CIFAR-10-images.tar.gz`` holds all 60,000 images as JPEG, ``original_order.csv.gz``
+   puts them back in the original batch order with the original labels. Labels and order are exact; **pixels are
+   lossy** (mean absolute error about 5.8/255 against the original), so accuracies are not directly comparable
+   with papers that used the original data.
 
 Either way the images are decoded once into ``(N, 3, 32, 32)`` uint8 tensors and cached with a SHA-256 sidecar
 (:mod:`pruninglib.data.cache`): a cache whose checksum does not match is rebuilt, never trusted.
@@ -16,8 +18,9 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import tarfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -26,11 +29,16 @@ import torch
 from tqdm import tqdm
 
 from pruninglib.data.cache import cached
-from pruninglib.data.root import DataNotFoundError, cache_dir, read_checksums, resolve_data_root, verify_file
+from pruninglib.data.fetch import Remote, obtained, resolve, status
+from pruninglib.data.root import GUIDE, DataNotFoundError, cache_dir, resolve_data_root
 from pruninglib.data.tensors import Dataset, Split
 
+ORIGINAL = Remote("cifar-10-python.tar.gz", "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+                  "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz")  # torchvision's URL; 170,498,071 bytes
 FOLDER = "CIFAR-10"
-FILES = ("CIFAR-10-images.tar.gz", "original_order.csv.gz", "batches.meta")
+JPEG_SHA256 = {"CIFAR-10-images.tar.gz": "c899d1229f35b7a804effdd2493259fb9b02b5c7be52b6faf214088a616a5b15",
+               "original_order.csv.gz": "01f7748a26478407cc1f95b00731dcee1cdc2433a48a93f80befd90c49c3d59d",
+               "batches.meta": "f962466ef690d46b226450fb9aadc74ba4bc64a76aa526b5827fe4bc5c7125cb"}
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
@@ -76,58 +84,85 @@ def decode_jpeg_archive(archive: Path, order: pd.DataFrame, progress: bool = Tru
     return out
 
 
-def _from_torchvision(root: Path, download: bool) -> dict[str, Any]:
-    from torchvision.datasets import CIFAR10
-
+def decode_original(archive: Path) -> dict[str, Any]:
+    """The five training batches and the test batch of ``cifar-10-python.tar.gz`` (already verified: the pickles
+    are trusted only because the archive's SHA-256 matched) as uint8 tensors, in the original order."""
+    batches = {}
+    with tarfile.open(archive, "r:gz") as tar:
+        for member in tar:
+            name = PurePosixPath(member.name).name
+            if member.isfile() and (name.startswith("data_batch_") or name == "test_batch"):
+                entry = pickle.load(tar.extractfile(member), encoding="latin1")  # type: ignore[arg-type]
+                batches[name] = (np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32), entry["labels"])
+    wanted = {"train": [f"data_batch_{k}" for k in range(1, 6)], "test": ["test_batch"]}
+    absent = [b for names in wanted.values() for b in names if b not in batches]
+    if absent:
+        raise ValueError(f"{archive} lacks the batch file(s) {', '.join(absent)}")
     out: dict[str, Any] = {"prep_version": PREP_VERSION}
-    for split, train in (("train", True), ("test", False)):
-        ds = CIFAR10(root=str(root), train=train, download=download)
-        out[f"{split}_x"] = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
-        out[f"{split}_y"] = torch.tensor(ds.targets, dtype=torch.uint8)
+    for split, names in wanted.items():
+        out[f"{split}_x"] = torch.from_numpy(np.concatenate([batches[b][0] for b in names])).contiguous()
+        out[f"{split}_y"] = torch.tensor([y for b in names for y in batches[b][1]], dtype=torch.uint8)
     return out
 
 
-def load_cifar_uint8(data_root: str | os.PathLike[str] | None = None, *, download: bool = False,
+def _jpeg_files() -> list[Remote]:
+    """The JPEG copy's files under a data root (never downloaded: the copy is a conversion, see data/README.md)."""
+    return [Remote(f"{FOLDER}/{name}", digest) for name, digest in JPEG_SHA256.items()]
+
+
+def ensure(data_root: str | os.PathLike[str] | None = None, *, fetch: bool = True,
+           progress: bool = True) -> dict[str, Any]:
+    """Find the original archive (data root, download cache) or download it; without it (offline), fall back on
+    the JPEG copy under the data root. Returns the source record for results.json with ``source`` ("original" or
+    "jpeg") and ``paths``. Raises DataNotFoundError naming what was looked for and where when neither is there,
+    ChecksumError naming a corrupt file."""
+    origin, root = resolve_data_root(data_root)
+    common = {"data_root": str(root), "data_root_from": origin}
+    try:
+        paths, records = resolve([ORIGINAL], root, origin, "CIFAR-10 (original batches)", "", fetch=fetch,
+                                 progress=progress)
+        return {"dataset": "CIFAR-10, original batches", "source": "original", "pixels": "exact", **common,
+                "obtained": obtained(paths, root), "verified_files": records, "paths": paths}
+    except DataNotFoundError as exc:
+        jpeg = _jpeg_files()
+        if root is None or not all((root / r.path).is_file() for r in jpeg):
+            where = f"in {root / FOLDER}" if root is not None else "(no data root)"
+            raise DataNotFoundError(f"CIFAR-10 not found: {exc}. Nor is the offline fallback, the JPEG copy "
+                                    f"{{{','.join(JPEG_SHA256)}}}, {where} (see {GUIDE})") from exc
+        paths, records = resolve(jpeg, root, origin, "CIFAR-10 (JPEG copy)", FOLDER, fetch=False)
+        return {"dataset": "CIFAR-10, complete JPEG copy (lossy pixels; exact labels and order)", "source": "jpeg",
+                "pixels": "lossy JPEG: mean absolute error about 5.8/255 against the original", **common,
+                "obtained": f"{obtained(paths, root)}; the original batches could not be had "
+                            f"({exc.__cause__ or exc})",
+                "verified_files": records, "paths": paths}
+
+
+def check(data_root: str | os.PathLike[str] | None = None) -> list[tuple[str, str]]:
+    """(state, path) of the original archive, and of the JPEG copy's files when the data root has them."""
+    root = resolve_data_root(data_root)[1]
+    return status([ORIGINAL], root) + [s for s in status(_jpeg_files(), root, cached=False) if s[0] != "missing"]
+
+
+def load_cifar_uint8(data_root: str | os.PathLike[str] | None = None, *,
                      progress: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The whole of CIFAR-10 as uint8 tensors ``train_x`` (50000, 3, 32, 32), ``train_y`` (50000,), ``test_x``,
-    ``test_y``, in the original order, plus the source record for results.json (see module docstring).
-
-    ``download`` lets torchvision fetch the original batches into the cache when they are not on disk (needs
-    the network). Raises DataNotFoundError naming the folders looked in, ChecksumError naming a corrupt file.
-    """
-    origin, root = resolve_data_root(data_root)
-    tv_roots = [r for r in (root, cache_dir("torchvision")) if (r / "cifar-10-batches-py").is_dir()]
-    if tv_roots or download:
-        tv_root = tv_roots[0] if tv_roots else cache_dir("torchvision")
-        payload, cache = cached(cache_dir("cifar10") / f"cifar10_original_v{PREP_VERSION}.pt",
-                                lambda: _from_torchvision(tv_root, download))
-        sizes = {"train": 50000, "test": 10000}
-        source = {"dataset": "CIFAR-10, original batches (torchvision CIFAR10)", "source": "original",
-                  "pixels": "exact",
-                  "obtained": f"torchvision CIFAR10 from {tv_root / 'cifar-10-batches-py'} (md5-checked by "
-                              f"torchvision)", "files": [], "checksums_ok": True}
+    ``test_y``, in the original order, plus the source record for results.json (see module docstring and
+    :func:`ensure`, which says what it raises). The decoded tensors are cached, keyed by the archive's digest."""
+    source = ensure(data_root, progress=progress)
+    paths = source.pop("paths")
+    key = source["verified_files"][0]["sha256"][:16]
+    if source["source"] == "original":
+        payload, cache = cached(cache_dir("cifar10") / f"cifar10_original_v{PREP_VERSION}_{key}.pt",
+                                lambda: decode_original(paths[0]))
     else:
-        folder = root / FOLDER
-        if not all((folder / f).is_file() for f in FILES):
-            raise DataNotFoundError(
-                f"CIFAR-10 not found: no cifar-10-batches-py/ in {root} (data root from {origin}) or in the cache, "
-                f"and no JPEG copy {folder}/{{{','.join(FILES)}}}. Fix: point PRUNINGLIB_DATA (or data_root) at a "
-                f"folder holding one of them (MANIFEST.md section 2), or pass download=True when online")
-        sums = read_checksums(root)
-        records = [verify_file(folder / f, sums[f"{FOLDER}/{f}"]).to_dict() for f in FILES]
-        key = sums[f"{FOLDER}/{FILES[0]}"][:16]
-        order = pd.read_csv(folder / "original_order.csv.gz")
-        sizes = order.groupby("split").size().to_dict()
+        order = pd.read_csv(paths[1])
         payload, cache = cached(cache_dir("cifar10") / f"cifar10_jpeg_v{PREP_VERSION}_{key}.pt",
-                                lambda: decode_jpeg_archive(folder / FILES[0], order, progress))
-        source = {"dataset": "CIFAR-10, complete JPEG copy (lossy pixels; exact labels and order)", "source": "jpeg",
-                  "pixels": "lossy JPEG: mean absolute error about 5.8/255 against the original (MANIFEST.md)",
-                  "obtained": f"local files in {folder}", "files": records,
-                  "checksums_ok": all(r["checksum_ok"] for r in records)}
-    for split, n in sizes.items():
-        if tuple(payload[f"{split}_x"].shape) != (n, 3, 32, 32) or tuple(payload[f"{split}_y"].shape) != (n,):
+                                lambda: decode_jpeg_archive(paths[0], order, progress))
+    for split in ("train", "test"):
+        x, y = payload[f"{split}_x"], payload[f"{split}_y"]
+        if tuple(x.shape[1:]) != (3, 32, 32) or x.dtype != torch.uint8 or tuple(y.shape) != (len(x),):
             raise ValueError(f"cached CIFAR-10 tensors {cache['path']} have the wrong shape; delete it and re-run")
-    return payload, {**source, "data_root": str(root), "data_root_from": origin, "cache": cache}
+    return payload, {**source, "cache": cache}
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
@@ -138,15 +173,14 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
 
 
 def load_cifar10(data_root: str | os.PathLike[str] | None = None, *, val_size: int = 5000, train_subset: int = 0,
-                 test_subset: int = 0, device: torch.device | str = "cpu", download: bool = False,
-                 progress: bool = True) -> Dataset:
+                 test_subset: int = 0, device: torch.device | str = "cpu", progress: bool = True) -> Dataset:
     """CIFAR-10 as standardised float32 tensors (N, 3, 32, 32) on ``device``, split into train / val / test.
 
     The validation images are a fixed random permutation (seed ``SPLIT_SEED``) of the 50,000 training images;
     ``train_subset`` > 0 keeps the first N of the rest, ``test_subset`` > 0 the first N test images (the quick
     CPU profiles; the paper profile uses all 10,000).
     """
-    raw, source = load_cifar_uint8(data_root, download=download, progress=progress)
+    raw, source = load_cifar_uint8(data_root, progress=progress)
     if not 0 < val_size < 50000:
         raise ValueError(f"val_size = {val_size} is not allowed: between 1 and 49999")
     perm = torch.randperm(50000, generator=torch.Generator().manual_seed(SPLIT_SEED))

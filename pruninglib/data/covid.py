@@ -1,8 +1,10 @@
 """COVID-19 Image Data Collection (Cohen et al.), the documented subset of 191 frontal PA chest X-rays.
 
-Expected under the data root: ``covid-chestxray-dataset/{metadata.csv, images_subset.txt, images/*}`` and the
-root's ``SHA256SUMS`` (see ``MANIFEST.md`` section 4). Every file is verified before use; a listed image that is
-missing, or has no reference checksum, or a wrong one, stops the run with a message naming the file.
+Files: ``covid-chestxray-dataset/metadata.csv`` and ``covid-chestxray-dataset/images/<file>`` for the 191 images
+of the subset, each listed with its SHA-256 in ``sums/covid-chestxray-dataset.sha256`` and downloaded, when not on
+disk, from the upstream repository at the pinned commit (:mod:`pruninglib.data.fetch`). Every file is verified
+before use; a file that is missing and cannot be downloaded, or has a wrong checksum, stops the run with a message
+naming it. Subset rule, classes and licenses: the data card (``book/covid_data_card.md``).
 
 Task: COVID-19 (``finding`` contains "COVID-19") = 1 vs every other finding = 0. Images are read in any PIL mode,
 made grayscale, resized to ``image_size`` x ``image_size`` and standardised per image; the prepared tensor is
@@ -22,24 +24,28 @@ import pandas as pd
 import torch
 
 from pruninglib.data.cache import cached
+from pruninglib.data.fetch import Remote, obtained, resolve, status
 from pruninglib.data.images import read_grayscale, resize_square, standardize
-from pruninglib.data.root import (ChecksumError, DataNotFoundError, cache_dir, read_checksums, resolve_data_root,
-                                  verify_file)
+from pruninglib.data.root import cache_dir, read_sums, resolve_data_root
 from pruninglib.data.splits import connected_groups
 
 FOLDER = "covid-chestxray-dataset"
-SHA256 = {  # MANIFEST.md section 4
-    "metadata.csv": "933e38b2c77e7c10d0762d219b316c543ae6a81eb153517551c4596d6e349d5e",
-    "images_subset.txt": "094b064f4d1017f367b0ceb40d19aac12b2884199f7770a21c2f70c48a36368c",
-}
+COMMIT = "0f7245db6f5aa4001ea75cf69fe6cfe091928403"  # upstream, 2020-06-05, "Make license clear"
+URL = f"https://raw.githubusercontent.com/ieee8023/covid-chestxray-dataset/{COMMIT}/"
+SUMS = Path(__file__).with_name("sums") / f"{FOLDER}.sha256"
 UNOBTAINABLE = ("covid-19-pneumonia-14-PA.png", "parapneumonic-effusion-1-PA.png", "chlamydia-pneumonia-PA.png",
                 "cavitating-pneumonia-4-day28-PA.png", "pneumocystis-jiroveci-pneumonia-4-PA.png")
 PREP_VERSION = 1  # bump when the preparation (reading, resizing, normalising) changes: old caches are not used
 POSITIVE = "COVID-19"
 
 
+def remotes() -> list[Remote]:
+    """``metadata.csv`` then the subset's images, each with its SHA-256 and its URL at the pinned commit."""
+    return [Remote(path, digest, URL + path.removeprefix(f"{FOLDER}/")) for path, digest in read_sums(SUMS).items()]
+
+
 def select_subset(metadata: pd.DataFrame) -> pd.DataFrame:
-    """The subset rule of MANIFEST.md: X-ray, PA view, folder ``images``, minus the 5 unobtainable files, first
+    """The subset rule of the data card: X-ray, PA view, folder ``images``, minus the 5 unobtainable files, first
     row per patient id (in file order). Pure: returns the selected rows."""
     rows = metadata[(metadata["modality"] == "X-ray") & (metadata["view"] == "PA") & (metadata["folder"] == "images")
                     & ~metadata["filename"].isin(UNOBTAINABLE)]
@@ -84,61 +90,56 @@ class CovidData:
         return self.table["group"].to_numpy()
 
 
-def _verify_images(folder: Path, root: Path, files: list[str]) -> list[dict[str, object]]:
-    missing = [f for f in files if not (folder / "images" / f).is_file()]
-    if missing:
-        raise DataNotFoundError(
-            f"{len(missing)} image(s) listed in {folder / 'images_subset.txt'} are missing from {folder / 'images'}: "
-            f"{', '.join(missing)}. Restore them from the source named in MANIFEST.md section 4")
-    sums = read_checksums(root)
-    unlisted = [f for f in files if f"{FOLDER}/images/{f}" not in sums]
-    if unlisted:
-        raise ChecksumError(f"no reference checksum in {root / 'SHA256SUMS'} for image(s): {', '.join(unlisted)}")
-    return [verify_file(folder / "images" / f, sums[f"{FOLDER}/images/{f}"]).to_dict() for f in files]
-
-
-def _prepare(folder: Path, files: list[str], size: int) -> dict[str, Any]:
+def _prepare(paths: list[Path], size: int) -> dict[str, Any]:
     images, modes = [], []
-    for f in files:
-        gray, mode = read_grayscale(folder / "images" / f)
+    for path in paths:
+        gray, mode = read_grayscale(path)
         images.append(resize_square(gray, size))
         modes.append(mode)
     x = standardize(torch.stack(images)).unsqueeze(1).contiguous()
-    return {"x": x, "files": files, "modes": modes, "size": size, "prep_version": PREP_VERSION}
+    return {"x": x, "files": [p.name for p in paths], "modes": modes, "size": size, "prep_version": PREP_VERSION}
+
+
+def ensure(data_root: str | os.PathLike[str] | None = None, *, fetch: bool = True,
+           progress: bool = True) -> dict[str, Any]:
+    """Find (or download into the cache) and verify ``metadata.csv`` and the 191 images; return the source record
+    for results.json with ``paths`` (file name -> path). Raises DataNotFoundError naming the missing files and the
+    folders looked in, ChecksumError naming a corrupt file."""
+    origin, root = resolve_data_root(data_root)
+    wanted = remotes()
+    paths, records = resolve(wanted, root, origin, "COVID-19 X-rays", FOLDER, fetch=fetch, progress=progress)
+    return {"data_root": str(root), "data_root_from": origin, "obtained": obtained(paths, root),
+            "verified_files": records, "paths": {Path(r.path).name: p for r, p in zip(wanted, paths)}}
+
+
+def check(data_root: str | os.PathLike[str] | None = None) -> list[tuple[str, str]]:
+    """(state, path) of ``metadata.csv`` and each image (see :func:`pruninglib.data.fetch.status`)."""
+    return status(remotes(), resolve_data_root(data_root)[1])
 
 
 def load_covid(data_root: str | os.PathLike[str] | None = None, *, image_size: int = 96,
                device: torch.device | str = "cpu") -> CovidData:
-    """Load, verify and prepare the subset (see module docstring). Raises DataNotFoundError naming the folder or
-    the missing files, ChecksumError naming a corrupt file, ValueError if the subset list disagrees with the rule."""
-    origin, root = resolve_data_root(data_root)
-    folder = root / FOLDER
-    if not folder.is_dir():
-        raise DataNotFoundError(f"{folder} (data root from {origin}) does not exist: the COVID-19 chapter needs "
-                                f"{FOLDER}/ with metadata.csv, images_subset.txt and images/ (MANIFEST.md section 4)")
-    for name in SHA256:
-        if not (folder / name).is_file():
-            raise DataNotFoundError(f"{folder / name} is missing (MANIFEST.md section 4)")
-    records = [verify_file(folder / name, digest).to_dict() for name, digest in SHA256.items()]
-    rows = select_subset(pd.read_csv(folder / "metadata.csv", dtype={"patientid": str}))
-    listed = [line.strip() for line in (folder / "images_subset.txt").read_text().splitlines() if line.strip()]
-    if sorted(set(rows["filename"])) != sorted(listed):
+    """Load, verify and prepare the subset (see module docstring), fetching it on first use (:func:`ensure` says
+    what it raises); ValueError if the committed image list disagrees with the subset rule."""
+    found = ensure(data_root)
+    paths = found.pop("paths")
+    rows = select_subset(pd.read_csv(paths["metadata.csv"], dtype={"patientid": str}))
+    listed = sorted(name for name in paths if name != "metadata.csv")
+    if sorted(set(rows["filename"])) != listed:
         diff = sorted(set(rows["filename"]) ^ set(listed))
-        raise ValueError(f"images_subset.txt disagrees with the subset rule on {len(diff)} file(s): {diff[:10]}")
+        raise ValueError(f"the image list {SUMS} disagrees with the subset rule on {len(diff)} file(s): {diff[:10]}")
     table = file_table(rows)
     files = table["file"].tolist()
-    records += _verify_images(folder, root, files)
-    key = hashlib.sha256(json.dumps([PREP_VERSION, image_size, [(r["path"].rsplit("/", 1)[-1], r["sha256"])
-                                                               for r in records]]).encode()).hexdigest()[:16]
+    digests = {Path(r["path"]).name: r["sha256"] for r in found["verified_files"]}
+    key = hashlib.sha256(json.dumps([PREP_VERSION, image_size, [(f, digests[f]) for f in files]]).encode()
+                         ).hexdigest()[:16]
     payload, cache = cached(cache_dir("covid") / f"xray_{image_size}px_{key}.pt",
-                            lambda: _prepare(folder, files, image_size))
+                            lambda: _prepare([paths[f] for f in files], image_size))
     if payload["files"] != files or tuple(payload["x"].shape) != (len(files), 1, image_size, image_size):
         raise ValueError(f"cached tensors {cache['path']} do not match the file list; delete the file and re-run")
     table["mode"] = payload["modes"]
     y = torch.tensor(table["label"].to_numpy(), dtype=torch.int64)
-    source = {"dataset": "COVID-19 Image Data Collection (ieee8023), PA chest X-ray subset", "data_root": str(root),
-              "data_root_from": origin, "obtained": f"local files in {folder}", "files": records,
-              "checksums_ok": all(r["checksum_ok"] for r in records), "cache": cache,
+    source = {"dataset": "COVID-19 Image Data Collection (ieee8023), PA chest X-ray subset", **found, "cache": cache,
               "task": "COVID-19 (finding contains 'COVID-19') vs other findings",
               "images": len(files), "rows": len(rows), "positive": int(y.sum()), "negative": int((y == 0).sum()),
               "groups": int(table["group"].nunique()), "image_size": image_size,

@@ -1,7 +1,7 @@
 """2018 Data Science Bowl ``stage1_train`` (nuclei instance segmentation; CC0), read straight from the archive.
 
-Expected under the data root: ``dsb2018/stage1_train.tar.gz`` (MANIFEST.md section 3a), checked against the
-SHA-256 of :data:`SHA256` (and of the root's ``SHA256SUMS`` when it lists the archive). The archive is streamed
+The archive ``dsb2018/stage1_train.tar.gz`` is found under the data root or in the download cache, or downloaded
+from the pinned public source, and verified member by member (:mod:`pruninglib.data.dsb_files`). It is streamed
 with :mod:`tarfile`; nothing is extracted and nothing is written under the data root.
 
 Preparation of each image (documented choices, not the Kaggle winners' pipelines):
@@ -18,7 +18,8 @@ Preparation of each image (documented choices, not the Kaggle winners' pipelines
   pixel that touches ANOTHER nucleus. Predicted interiors are then separate blobs that seed the instances.
 
 Split: deterministic by image id (:func:`split_ids`), recorded in results.json. Prepared tensors are cached (see
-:mod:`pruninglib.data.cache`), keyed by the archive's digest, the size, ``max_images`` and :data:`PREP_VERSION`.
+:mod:`pruninglib.data.cache`), keyed by the manifest's digest (the archive's content, whatever its container), the
+size, ``max_images`` and :data:`PREP_VERSION`.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import os
 import tarfile
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,14 +39,12 @@ from PIL import Image
 from scipy import ndimage
 from tqdm import tqdm
 
+from pruninglib._io import sha256_file
 from pruninglib.data.cache import cached
-from pruninglib.data.covid import read_checksums
+from pruninglib.data.dsb_files import MEMBER_SUMS, N_IMAGES, ensure, member_parts
 from pruninglib.data.images import resize_square, standardize, to_grayscale
-from pruninglib.data.root import ChecksumError, DataNotFoundError, cache_dir, resolve_data_root, verify_file
+from pruninglib.data.root import ChecksumError, cache_dir
 
-ARCHIVE = "dsb2018/stage1_train.tar.gz"
-SHA256 = "a4804ce3649733ae80ed1477daa4adb6c0c11e17d2660a4107615de7a9a19127"  # MANIFEST.md section 3a
-N_IMAGES = 670
 PREP_VERSION = 1  # targets are computed on load, not cached: a change there needs no bump
 CLASSES = ("background", "interior", "touching border")
 
@@ -90,14 +89,6 @@ def instance_targets(labels: np.ndarray) -> np.ndarray:
     return np.where(touching, 2, (lab > 0).astype(np.int64))
 
 
-def _parts(name: str) -> tuple[str, str, str] | None:
-    """'stage1_train/<id>/images|masks/<file>.png' -> (id, kind, file); anything else -> None."""
-    p = PurePosixPath(name).parts
-    if len(p) == 4 and p[0] == "stage1_train" and p[2] in ("images", "masks") and p[3].endswith(".png"):
-        return p[1], p[2], p[3]
-    return None
-
-
 def _finish(image: bytes | None, masks: dict[str, bytes], image_id: str, size: int,
             archive: Path) -> tuple[torch.Tensor, np.ndarray, str, int]:
     if image is None or not masks:
@@ -121,9 +112,9 @@ def _prepare(archive: Path, size: int, max_images: int) -> dict[str, Any]:
     limit = max_images or N_IMAGES
     bar = tqdm(total=limit, desc="dsb2018 images", mininterval=2.0, leave=False)
     try:
-        with tarfile.open(archive, "r:gz") as tar:
+        with tarfile.open(archive, "r:*") as tar:
             for member in tar:
-                parts = _parts(member.name) if member.isfile() else None
+                parts = member_parts(member.name) if member.isfile() else None
                 if parts is None:
                     continue
                 image_id, kind, fname = parts
@@ -146,8 +137,8 @@ def _prepare(archive: Path, size: int, max_images: int) -> dict[str, Any]:
                 x, lab, mode, n = _finish(image, masks, current, size, archive)
                 xs.append(x), labels.append(lab), ids.append(current), modes.append(mode), counts.append(n)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise ChecksumError(f"{archive} could not be read as a gzip tar archive ({exc}); it is corrupt or "
-                            f"truncated: restore it (MANIFEST.md section 3a)") from exc
+        raise ChecksumError(f"{archive} could not be read as a tar archive ({exc}); it is corrupt or truncated: "
+                            f"delete it and run `pruninglib data fetch dsb2018`") from exc
     finally:
         bar.close()
     lab = np.stack(labels)
@@ -181,35 +172,22 @@ class DSBData:
         return torch.tensor([pos[i] for i in ids], dtype=torch.int64)
 
 
-def _archive(data_root: str | os.PathLike[str] | None) -> tuple[str, Path, Path]:
-    origin, root = resolve_data_root(data_root)
-    path = root / ARCHIVE
-    if not path.is_file():
-        raise DataNotFoundError(f"{path} (data root from {origin}) does not exist: the U-Net chapter needs the 2018 "
-                                f"Data Science Bowl archive {ARCHIVE} (MANIFEST.md section 3a)")
-    return origin, root, path
-
-
 def load_dsb2018(data_root: str | os.PathLike[str] | None = None, *, image_size: int = 128, max_images: int = 0,
                  device: torch.device | str = "cpu") -> DSBData:
-    """Verify, read and prepare ``stage1_train`` (see module docstring); ``max_images`` > 0 keeps the first N images
-    of the archive (for smoke runs). Raises DataNotFoundError naming the archive when it is missing, ChecksumError
-    naming it when its digest is wrong or it cannot be read."""
-    origin, root, path = _archive(data_root)
-    expected = read_checksums(root).get(ARCHIVE, SHA256) if (root / "SHA256SUMS").is_file() else SHA256
-    if expected != SHA256:
-        raise ChecksumError(f"{root / 'SHA256SUMS'} lists {ARCHIVE} as {expected}, MANIFEST.md as {SHA256}")
-    record = verify_file(path, SHA256).to_dict()
-    payload, cache = cached(cache_dir("dsb2018") / f"dsb2018_{image_size}px_n{max_images}_v{PREP_VERSION}_"
-                                                   f"{SHA256[:12]}.pt", lambda: _prepare(path, image_size, max_images))
+    """Verify, read and prepare ``stage1_train`` (see module docstring), fetching it on first use; ``max_images``
+    > 0 keeps the first N images of the archive (for smoke runs). Raises DataNotFoundError naming the archive and
+    the folders looked in when it cannot be had, ChecksumError naming it when it is corrupt or cannot be read."""
+    found = ensure(data_root)
+    path = found.pop("archive")
+    key = sha256_file(MEMBER_SUMS)[:12]
+    payload, cache = cached(cache_dir("dsb2018") / f"dsb2018_{image_size}px_n{max_images}_v{PREP_VERSION}_{key}.pt",
+                            lambda: _prepare(path, image_size, max_images))
     n = len(payload["ids"])
     if tuple(payload["x"].shape) != (n, 1, image_size, image_size):
         raise ValueError(f"cached tensors {cache['path']} do not match image_size = {image_size}; delete the file")
     labels = payload["labels"]
     y = torch.from_numpy(np.stack([instance_targets(lab) for lab in labels.numpy()]))
-    source = {"dataset": "2018 Data Science Bowl stage1_train (BBBC038v1), CC0", "data_root": str(root),
-              "data_root_from": origin, "obtained": f"{path}, read without extracting", "files": [record],
-              "checksums_ok": record["checksum_ok"], "cache": cache, "images": n,
+    source = {"dataset": "2018 Data Science Bowl stage1_train (BBBC038v1), CC0", **found, "cache": cache, "images": n,
               "nuclei_in_masks": int(sum(payload["masks"])),
               "nuclei_after_resize": int(sum(int(lab.max()) for lab in labels)),
               "modes": {m: payload["modes"].count(m) for m in sorted(set(payload["modes"]))},

@@ -179,9 +179,8 @@ def _slimming(cfg: ComparisonConfig, h: Harness, model: nn.Module, seed: int, ba
 def merge_sources(sources: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """One data-source record for the run card from the settings' records (files, checksums, splits)."""
     return {"dataset": " and ".join(s["dataset"] for s in sources.values()),
-            "files": [f for s in sources.values() for f in s.get("files", [])],
+            "verified_files": [f for s in sources.values() for f in s["verified_files"]],
             "obtained": "; ".join(s["obtained"] for s in sources.values()),
-            "checksums_ok": all(s.get("checksums_ok") for s in sources.values()),
             "split": {f"{k} {n}": v for k, s in sources.items() for n, v in s.get("split", {}).items()},
             "settings": sources}
 

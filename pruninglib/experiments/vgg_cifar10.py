@@ -173,7 +173,7 @@ def load_data(cfg: VGGCifarConfig, device: torch.device, progress: bool = True) 
     """CIFAR-10 split as ``cfg`` asks, on ``device``, and the training split the runs draw batches from: randomly
     cropped and flipped on the device when ``augment``, channels_last on a GPU with ``amp``."""
     data = load_cifar10(cfg.data_root or None, val_size=cfg.val_size, train_subset=cfg.train_subset,
-                        test_subset=cfg.test_subset, device=device, download=cfg.download, progress=progress)
+                        test_subset=cfg.test_subset, device=device, progress=progress)
     x = data.train.x
     if cfg.amp and device.type == "cuda":  # channels_last batches for the channels_last model (fast convs on GPU)
         x = x.contiguous(memory_format=torch.channels_last)

@@ -7,10 +7,10 @@ import pandas as pd
 
 
 def run_card(results: dict[str, Any]) -> str:
-    """Profile, hardware, data source (with checksums), commit and wall time, as a Markdown table."""
+    """Profile, hardware, data source (with the files verified), commit and wall time, as a Markdown table."""
     data = results["data_source"]
-    files = data.get("files", [])
-    ok = "all SHA-256 checksums passed" if data.get("checksums_ok") else "CHECKSUMS NOT VERIFIED"
+    files = data.get("verified_files", [])
+    ok = f"{len(files)} files verified against their SHA-256" if files else "NO FILE VERIFIED"
     git = results["git"]
     commit = git["commit"][:10] + (" (uncommitted changes)" if git.get("dirty") else "")
     rows = [
@@ -20,7 +20,7 @@ def run_card(results: dict[str, Any]) -> str:
         ("hardware", results["hardware"]["summary"]),
         ("software", f"torch {results['software']['torch']}, torchvision {results['software']['torchvision']}, "
                      f"Python {results['software']['python']}"),
-        ("data", f"{data['dataset']}: {len(files)} files from {data['obtained']}; {ok}"),
+        ("data", f"{data['dataset']}: {data['obtained']}; {ok}"),
         ("split", ", ".join(f"{k} {v}" for k, v in data.get("split", {}).items())),
         ("commit", f"`{commit}`"),
         ("started (UTC)", results["started_utc"]),
