@@ -91,13 +91,18 @@ def _attach_param_values(argv: Sequence[str]) -> list[str]:
     while i < len(args):
         if args[i] == "--":
             return out + args[i:]
-        if args[i] in ("-p", "--param") and i + 2 < len(args) and "-p" != args[i + 2] != "--param":
+        if args[i] in ("-p", "--param") and i + 2 < len(args) and not _is_option(args[i + 2]):
             out.append(f"--param={args[i + 1]}={args[i + 2]}")
             i += 3
         else:
             out.append(args[i])
             i += 1
     return out
+
+
+def _is_option(token: str) -> bool:
+    """An option of this command line rather than a value: ``-p NAME --out x`` lacks its VALUE."""
+    return token.startswith("--") or token in ("-p", "-h")
 
 
 def parser() -> argparse.ArgumentParser:
