@@ -129,142 +129,162 @@ _FIELDS = ("batch_size, chosen, data_root, dense_weight_decay, device, epochs, l
 
 CASES = [
     refused("run mlp_mnist -p epoch 3",
-     f"parameter 'epoch' = 3 is not allowed: a parameter of MLPMnistConfig: {_FIELDS}"),
+            f"parameter 'epoch' = 3 is not allowed: a parameter of MLPMnistConfig: {_FIELDS}"),
     refused("run mlp_mnist -p epochs -1", "parameter 'epochs' = -1 is not allowed: an integer >= 1"),
     refused("run mlp_mnist -p epochs 2.5", "parameter 'epochs' = 2.5 is not allowed: an integer >= 1"),
     refused("run mlp_mnist -p epochs 3 -p epochs 4", "parameter 'epochs' is given twice with -p"),
     refused("run mlp_mnist -p lr 0", "parameter 'lr' = 0 is not allowed: a number in (0.0, 10.0]"),
-    refused("run mlp_mnist -p lambda_l2 -0.0001", "parameter 'lambda_l2' = -0.0001 is not allowed: a number in [0.0, 1.0]"),
+    refused("run mlp_mnist -p lambda_l2 -0.0001",
+            "parameter 'lambda_l2' = -0.0001 is not allowed: a number in [0.0, 1.0]"),
     refused("run mlp_mnist -p target_sparsity [1.0,0.9,0.5]",
-     "parameter 'target_sparsity' = 1.0 is not allowed: a number in [0.0, 1.0)"),
+            "parameter 'target_sparsity' = 1.0 is not allowed: a number in [0.0, 1.0)"),
     refused("run mlp_mnist -p target_sparsity [-0.1,0.9,0.5]",
-     "parameter 'target_sparsity' = -0.1 is not allowed: a number in [0.0, 1.0)"),
+            "parameter 'target_sparsity' = -0.1 is not allowed: a number in [0.0, 1.0)"),
     refused("run mlp_mnist -p target_sparsity [0.9,0.5]",
-     "parameter 'target_sparsity' = (0.9, 0.5) is not allowed: one value per linear layer (3 for these widths)"),
+            "parameter 'target_sparsity' = (0.9, 0.5) is not allowed: one value per linear layer (3 for these widths)"),
     refused("""run mlp_mnist -p variants '["l2","dropout"]'""",
-     "parameter 'variants' = ('l2', 'dropout') is not allowed: distinct names from none, l1, l2"),
+            "parameter 'variants' = ('l2', 'dropout') is not allowed: distinct names from none, l1, l2"),
     refused("""run mlp_mnist -p chosen l1 -p variants '["l2"]'""",
-     "parameter 'chosen' = 'l1' is not allowed: one of the variants ('l2',)"),
+            "parameter 'chosen' = 'l1' is not allowed: one of the variants ('l2',)"),
     refused("run mlp_mnist -p prune_form cauchy",
-     "parameter 'prune_form' = 'cauchy' is not allowed: one of 'laplace', 'gauss'"),
-    refused("run mlp_mnist -p widths [784,0,10]", "parameter 'widths' = (784, 0, 10) is not allowed: a list of at least 3 "
-                                           "positive integers (input, hidden..., classes)"),
+            "parameter 'prune_form' = 'cauchy' is not allowed: one of 'laplace', 'gauss'"),
+    refused("run mlp_mnist -p widths [784,0,10]",
+            "parameter 'widths' = (784, 0, 10) is not allowed: a list of at least 3 "
+            "positive integers (input, hidden..., classes)"),
     refused("run mlp_mnist -p widths [28,100,10]",
-     "parameter 'widths' = (28, 100, 10) is not allowed: input width 784 and 10 classes for MNIST"),
+            "parameter 'widths' = (28, 100, 10) is not allowed: input width 784 and 10 classes for MNIST"),
     refused("run mlp_mnist -p ramp_start 0.7 -p ramp_end 0.6",
-     "parameter 'ramp_end' = 0.6 is not allowed: a fraction larger than ramp_start = 0.7"),
-    refused("run mlp_mnist -p seeds []", "parameter 'seeds' = () is not allowed: a non-empty list of non-negative integers"),
+            "parameter 'ramp_end' = 0.6 is not allowed: a fraction larger than ramp_start = 0.7"),
+    refused("run mlp_mnist -p seeds []",
+            "parameter 'seeds' = () is not allowed: a non-empty list of non-negative integers"),
     refused("run mlp_mnist -p latency_batches [0]",
-     "parameter 'latency_batches' = (0,) is not allowed: a non-empty list of positive integers"),
+            "parameter 'latency_batches' = (0,) is not allowed: a non-empty list of positive integers"),
     refused("run mlp_mnist -p device tpu", "parameter 'device' = 'tpu' is not allowed: one of 'auto', 'cpu', 'cuda'"),
     refused("run mlp_mnist --profile huge", "parameter 'profile' = 'huge' is not allowed: one of smoke, quick, paper"),
     refused("""run comparison -p methods '["stochastic_l2","dropout"]'""",
-     "parameter 'methods' = ('stochastic_l2', 'dropout') is not allowed: distinct names from stochastic_l2, "
-     "stochastic_l1, relevance, guided, group_lasso, magnitude, slimming"),
+            "parameter 'methods' = ('stochastic_l2', 'dropout') is not allowed: distinct names from stochastic_l2, "
+            "stochastic_l1, relevance, guided, group_lasso, magnitude, slimming"),
     refused("run comparison -p vgg_group_lambda -0.001",
-     "parameter 'vgg_group_lambda' = -0.001 is not allowed: a number in [0.0, 1.0]"),
-    refused("run comparison -p relevance_alpha 0", "parameter 'relevance_alpha' = 0 is not allowed: a number in (0.0, 1000000.0]"),
-    refused("run comparison -p relevance_tau 1.5", "parameter 'relevance_tau' = 1.5 is not allowed: a number in (0.0, 1.0)"),
+            "parameter 'vgg_group_lambda' = -0.001 is not allowed: a number in [0.0, 1.0]"),
+    refused("run comparison -p relevance_alpha 0",
+            "parameter 'relevance_alpha' = 0 is not allowed: a number in (0.0, 1000000.0]"),
+    refused("run comparison -p relevance_tau 1.5",
+            "parameter 'relevance_tau' = 1.5 is not allowed: a number in (0.0, 1.0)"),
     refused("run resnet", f"unknown chapter 'resnet'; allowed: {', '.join(sorted(CHAPTERS))}"),
     refused("run unet_dsb2018 -p image_size 100",
-     "parameter 'image_size' = 100 is not allowed: an integer from 32 to 256, a multiple of 2^depth = 8"),
+            "parameter 'image_size' = 100 is not allowed: an integer from 32 to 256, a multiple of 2^depth = 8"),
     refused("run unet_dsb2018 -p depth 6", "parameter 'depth' = 6 is not allowed: an integer from 1 to 5"),
     refused("run unet_dsb2018 -p max_images 5",
-     "parameter 'max_images' = 5 is not allowed: 0 (all 670 images) or an integer from 12 to 670"),
+            "parameter 'max_images' = 5 is not allowed: 0 (all 670 images) or an integer from 12 to 670"),
     refused("run unet_dsb2018 -p target_sparsity [0.5,0.9]",
-     "parameter 'target_sparsity' = (0.5, 0.9) is not allowed: one value per U-Net level (depth + 1 = 4) and one "
-     "for the head (5 values)"),
+            "parameter 'target_sparsity' = (0.5, 0.9) is not allowed: one value per U-Net level (depth + 1 = 4) and "
+            "one "
+            "for the head (5 values)"),
     refused("run unet_dsb2018 -p baseline_norm linf",
-     "parameter 'baseline_norm' = 'linf' is not allowed: one of 'l2', 'l1'"),
+            "parameter 'baseline_norm' = 'linf' is not allowed: one of 'l2', 'l1'"),
     refused("run unet_dsb2018 -p test_fraction 0.9",
-     "parameter 'test_fraction' = 0.9 is not allowed: a number in [0.05, 0.4]"),
+            "parameter 'test_fraction' = 0.9 is not allowed: a number in [0.05, 0.4]"),
     refused("run vgg_cifar10 -p width 0", "parameter 'width' = 0 is not allowed: a number in (0.0, 1.0]"),
     refused("run vgg_cifar10 -p target_sparsity [0.5,0.5]",
-     "parameter 'target_sparsity' = (0.5, 0.5) is not allowed: one value per prunable weight: 13 convolutions and "
-     "the classifier (14 values)"),
+            "parameter 'target_sparsity' = (0.5, 0.5) is not allowed: one value per prunable weight: 13 convolutions "
+            "and "
+            "the classifier (14 values)"),
     refused("""run vgg_cifar10 -p baselines '["l1_norm","hrank"]'""",
-     "parameter 'baselines' = ('l1_norm', 'hrank') is not allowed: distinct names from l1_norm, slimming (or none)"),
+            "parameter 'baselines' = ('l1_norm', 'hrank') is not allowed: distinct names from l1_norm, slimming "
+            "(or none)"),
     refused("run vgg_cifar10 -p sweep_fractions [0.5,1.0]",
-     "parameter 'sweep_fractions' = 1.0 is not allowed: a number in (0.0, 1.0)"),
+            "parameter 'sweep_fractions' = 1.0 is not allowed: a number in (0.0, 1.0)"),
     refused("run vgg_cifar10 -p train_subset 49900",
-     "parameter 'train_subset' = 49900 is not allowed: at most 49500 (the training images left after val_size), "
-     "or 0 for all"),
+            "parameter 'train_subset' = 49900 is not allowed: at most 49500 (the training images left after val_size), "
+            "or 0 for all"),
     refused("run vgg_cifar10 -p augment yes", "parameter 'augment' = 'yes' is not allowed: true or false"),
     refused("run relevance_lenet5 -p tau 1.0", "parameter 'tau' = 1.0 is not allowed: a number in (0.0, 1.0)"),
     refused("run relevance_lenet5 -p tau 0", "parameter 'tau' = 0 is not allowed: a number in (0.0, 1.0)"),
     refused("run relevance_lenet5 -p alpha 0", "parameter 'alpha' = 0 is not allowed: a number in (0.0, 1000000.0]"),
-    refused("run relevance_lenet5 -p gamma0 -0.001", "parameter 'gamma0' = -0.001 is not allowed: a number in [0.0, 1.0]"),
+    refused("run relevance_lenet5 -p gamma0 -0.001",
+            "parameter 'gamma0' = -0.001 is not allowed: a number in [0.0, 1.0]"),
     refused("run relevance_lenet5 -p bound 98", "parameter 'bound' = 98 is not allowed: a number in [0.0, 1.0]"),
-    refused("run guided_mlp -p lambda_group -0.1", "parameter 'lambda_group' = -0.1 is not allowed: a number in [0.0, 1.0]"),
+    refused("run guided_mlp -p lambda_group -0.1",
+            "parameter 'lambda_group' = -0.1 is not allowed: a number in [0.0, 1.0]"),
     refused("""run guided_mlp -p phis '["l1","l0"]'""",
-     "parameter 'phis' = ('l1', 'l0') is not allowed: distinct names from l1, l2sq, group"),
-    refused("run guided_mlp -p guidance random", "parameter 'guidance' = 'random' is not allowed: one of 'linear', 'exp'"),
+            "parameter 'phis' = ('l1', 'l0') is not allowed: distinct names from l1, l2sq, group"),
+    refused("run guided_mlp -p guidance random",
+            "parameter 'guidance' = 'random' is not allowed: one of 'linear', 'exp'"),
     refused("run guided_mlp -p kappa 0", "parameter 'kappa' = 0 is not allowed: a number in (0.0, 50.0]"),
     refused("run mlp_mnist -p data_root /nonexistent/data",
-     "data root /nonexistent/data (argument data_root) does not exist; create it, or point $PRUNINGLIB_DATA / "
-     "data_root at the folder that holds the data sets (for example ../shared/data)"),
+            "data root /nonexistent/data (argument data_root) does not exist; create it, or point $PRUNINGLIB_DATA / "
+            "data_root at the folder that holds the data sets (for example ../shared/data)"),
     refused("run theory -p lambda_l2 -0.01", "parameter 'lambda_l2' = -0.01 is not allowed: a number in [0.0, 1.0]"),
     refused("run theory -p lambda_l1 -1.0", "parameter 'lambda_l1' = -1.0 is not allowed: a number in [0.0, 1.0]"),
     refused("run theory -p bn_lambda 2", "parameter 'bn_lambda' = 2 is not allowed: a number in [0.0, 1.0]"),
-    refused("run theory -p scalar_lambda -0.5", "parameter 'scalar_lambda' = -0.5 is not allowed: a number in [0.0, 100.0]"),
-    refused("run theory -p scalar_lambda 20", "parameter 'scalar_lambda' = 20 is not allowed: scalar_lr * scalar_lambda < 1 "
-                                       "(scalar_lr = 0.1), else the L2 step flips the sign"),
+    refused("run theory -p scalar_lambda -0.5",
+            "parameter 'scalar_lambda' = -0.5 is not allowed: a number in [0.0, 100.0]"),
+    refused("run theory -p scalar_lambda 20",
+            "parameter 'scalar_lambda' = 20 is not allowed: scalar_lr * scalar_lambda < 1 "
+            "(scalar_lr = 0.1), else the L2 step flips the sign"),
     refused("run theory -p curvature 30", "parameter 'curvature' = 30 is not allowed: scalar_lr * (curvature + "
-                                   "scalar_lambda) < 2 (scalar_lr = 0.1, scalar_lambda = 0.5), else gradient descent "
-                                   "on the toy loss diverges"),
-    refused("run theory -p scalar_w0 0", "parameter 'scalar_w0' = 0 is not allowed: a non-zero number in [-100.0, 100.0]"),
+            "scalar_lambda) < 2 (scalar_lr = 0.1, scalar_lambda = 0.5), else gradient descent "
+            "on the toy loss diverges"),
+    refused("run theory -p scalar_w0 0",
+            "parameter 'scalar_w0' = 0 is not allowed: a non-zero number in [-100.0, 100.0]"),
     refused("run theory -p dead_tol 0", "parameter 'dead_tol' = 0 is not allowed: a number in (0.0, 1.0)"),
-    refused("run theory -p target_sparsity [0.9]", "parameter 'target_sparsity' = (0.9,) is not allowed: two values: the "
-                                            "hidden layer, then the output layer"),
-    refused("run theory -p bn_channels [8,8,8,8]", "parameter 'bn_channels' = (8, 8, 8, 8) is not allowed: 1 to 3 positive "
-                                            "integers (28x28 images allow 3 blocks)"),
+    refused("run theory -p target_sparsity [0.9]",
+            "parameter 'target_sparsity' = (0.9,) is not allowed: two values: the "
+            "hidden layer, then the output layer"),
+    refused("run theory -p bn_channels [8,8,8,8]",
+            "parameter 'bn_channels' = (8, 8, 8, 8) is not allowed: 1 to 3 positive "
+            "integers (28x28 images allow 3 blocks)"),
     refused("book --profile huge", "parameter 'profile' = 'huge' is not allowed: one of smoke, quick, paper"),
     # --out and out_dir
-    refused('run mlp_mnist --out ""', "parameter '--out' = '' is not allowed: a folder path, not empty (for example "
-                                      "runs/try)"),
-    refused("run mlp_mnist --out {tmp}/file", "parameter '--out' = '{tmp}/file' is not allowed: a folder, not a file",
+    refused('run mlp_mnist --out ""',
+            "parameter '--out' = '' is not allowed: a folder path, not empty (for example runs/try)"),
+    refused("run mlp_mnist --out {tmp}/file",
+            "parameter '--out' = '{tmp}/file' is not allowed: a folder, not a file", setup=a_file("file"), absent=()),
+    refused("run mlp_mnist --out {tmp}/file/run",
+            "parameter '--out' = '{tmp}/file/run' is not allowed: a folder path, and {tmp}/file is a file",
             setup=a_file("file"), absent=()),
-    refused("run mlp_mnist --out {tmp}/file/run", "parameter '--out' = '{tmp}/file/run' is not allowed: a folder "
-                                                  "path, and {tmp}/file is a file", setup=a_file("file"), absent=()),
-    refused("run mlp_mnist --out {tmp}/ro/run", "parameter '--out' = '{tmp}/ro/run' is not allowed: a folder this "
-                                                "process can write to; creating a file in {tmp}/ro fails: Permission "
-                                                "denied", setup=refusing_writes(errno.EACCES), absent=("ro/run",)),
-    refused("run mlp_mnist --out {tmp}/ro/run", "parameter '--out' = '{tmp}/ro/run' is not allowed: a folder this "
-                                                "process can write to; creating a file in {tmp}/ro fails: Read-only "
-                                                "file system", setup=refusing_writes(errno.EROFS), absent=("ro/run",)),
+    refused("run mlp_mnist --out {tmp}/ro/run",
+            "parameter '--out' = '{tmp}/ro/run' is not allowed: a folder this process can write to; creating a file "
+            "in {tmp}/ro fails: Permission denied", setup=refusing_writes(errno.EACCES), absent=("ro/run",)),
+    refused("run mlp_mnist --out {tmp}/ro/run",
+            "parameter '--out' = '{tmp}/ro/run' is not allowed: a folder this process can write to; creating a file "
+            "in {tmp}/ro fails: Read-only file system", setup=refusing_writes(errno.EROFS), absent=("ro/run",)),
     refused("run mlp_mnist -p out_dir {tmp}/elsewhere --out {tmp}/run",
             "parameter 'out_dir' = '{tmp}/elsewhere' is not allowed: the run folder is --out (default "
             "runs/<profile>/<chapter>)", absent=("run", "elsewhere")),
-    refused("run mlp_mnist -p out_dir runs/x", "parameter 'out_dir' = 'runs/x' is not allowed: the run folder is --out "
-                                               "(default runs/<profile>/<chapter>)"),
+    refused("run mlp_mnist -p out_dir runs/x",
+            "parameter 'out_dir' = 'runs/x' is not allowed: the run folder is --out (default "
+            "runs/<profile>/<chapter>)"),
     # negative values after -p NAME reach the validator (argparse would take them for options)
     refused("run mlp_mnist -p lr -1e-2", "parameter 'lr' = -0.01 is not allowed: a number in (0.0, 10.0]"),
     refused("run mlp_mnist -p lr -inf", "parameter 'lr' = '-inf' is not allowed: a number in (0.0, 10.0]"),
     refused("run mlp_mnist -p lr -Infinity", "parameter 'lr' = -inf is not allowed: a number in (0.0, 10.0]"),
-    refused("run theory -p scalar_w0 -1e3", "parameter 'scalar_w0' = -1000.0 is not allowed: a number in "
-                                            "[-100.0, 100.0]"),
+    refused("run theory -p scalar_w0 -1e3",
+            "parameter 'scalar_w0' = -1000.0 is not allowed: a number in [-100.0, 100.0]"),
     Case("run mlp_mnist -p epochs", 2, "argument -p/--param: expected 2 arguments"),
     # one run at a time per folder; a run folder is complete or clearly failed
     Case("run mlp_mnist", 2, "is not allowed: a folder no other run is using; process", setup=held_lock,
          absent=("run/work",)),
-    Case("run mlp_mnist --profile smoke -p data_root {tmp}", 1, "pruninglib: failed: chapter mlp_mnist failed in "
-         "cell 3 (1 / 0): ZeroDivisionError: division by zero", setup=failing_chapter,
-         absent=("run/results.json", "run/summary.csv", "run/mlp_mnist.ipynb", "run/.lock"),
+    Case("run mlp_mnist --profile smoke -p data_root {tmp}", 1,
+         "pruninglib: failed: chapter mlp_mnist failed in cell 3 (1 / 0): ZeroDivisionError: division by zero",
+         setup=failing_chapter, absent=("run/results.json", "run/summary.csv", "run/mlp_mnist.ipynb", "run/.lock"),
          present=("run/mlp_mnist.failed.ipynb",)),
     Case("run mlp_mnist --profile smoke -p data_root {tmp}", 1, "chapter mlp_mnist failed in cell 3",
          setup=steps(killed_run_leftovers, failing_chapter),
          absent=("run/results.json", "run/.lock", "run/.results.json.0a1b2c3d.tmp",
                  "run/work/.summary.csv.0a1b2c3d.tmp"), present=("run/mlp_mnist.failed.ipynb",)),
     # the book refuses a chapter with an error output
-    Case("book --no-execute --build-dir {tmp}/build", 1, "pruninglib: failed: chapter mlp_mnist holds an error output "
-         "in cell 6 (id cell-05): ZeroDivisionError: division by zero", setup=book_with_an_error_output,
-         absent=("build/_build",)),
+    Case("book --no-execute --build-dir {tmp}/build", 1,
+         "pruninglib: failed: chapter mlp_mnist holds an error output in cell 6 (id cell-05): ZeroDivisionError: "
+         "division by zero", setup=book_with_an_error_output, absent=("build/_build",)),
     # publish
     Case("publish mlp_mnist", 2, "one of the arguments --profile --prose-only is required"),
     refused("publish mlp_mnist --prose-only -p epochs 3",
             "parameter 'epochs' is not allowed with --prose-only, which executes nothing"),
-    refused("publish mlp_mnist resnet --profile paper", f"unknown chapter 'resnet'; allowed: {', '.join(sorted(CHAPTERS))}"),
-    refused("publish mlp_mnist --profile huge", "parameter 'profile' = 'huge' is not allowed: one of smoke, quick, paper"),
+    refused("publish mlp_mnist resnet --profile paper",
+            f"unknown chapter 'resnet'; allowed: {', '.join(sorted(CHAPTERS))}"),
+    refused("publish mlp_mnist --profile huge",
+            "parameter 'profile' = 'huge' is not allowed: one of smoke, quick, paper"),
     refused("publish mlp_mnist --profile paper -p epochs 0", "parameter 'epochs' = 0 is not allowed: an integer >= 1"),
 ]
 
