@@ -23,6 +23,7 @@ import nbformat
 from pruninglib.config import PROFILES, ConfigError
 from pruninglib.experiments import CHAPTERS
 from pruninglib.notebook import ROOT, ChapterFailed, check_no_errors, publish, run_chapter, update_prose, write_clean
+from pruninglib.tracking import git_commit
 
 BOOK = ROOT / "book"
 
@@ -147,6 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 chapter = CHAPTERS.get(name)
                 if args.profile is not None:
                     chapter.parameters(args.profile, overrides)
+            if not args.prose_only and git_commit()["dirty"]:
+                print("pruninglib: warning: the working tree has uncommitted changes; the run cards will say so "
+                      "(commit first)", file=sys.stderr)
             for name in args.chapters:
                 path = update_prose(name) if args.prose_only else publish(name, args.profile, overrides)
                 print(f"published: {path}")

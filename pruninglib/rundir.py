@@ -69,8 +69,10 @@ class RunFolder:
 
     On entering: takes the lock (RunFolderBusy when a live process holds it), removes the previous run's
     results.json and notebooks, leftover ``.*.tmp`` files and the unfinished outputs in ``work/`` (the checkpoints
-    stay). On leaving with an exception: the notebook in ``work/`` becomes ``<chapter>.failed.ipynb``. On leaving,
-    in every case: the lock is released and its file removed.
+    stay). On leaving with an exception: the notebook in ``work/`` becomes ``<chapter>.failed.ipynb`` and the
+    experiment's results.json there is removed. On leaving, in every case: the lock is released and its file removed.
+    (A killed process leaves ``work/`` and the lock file as they were; the next run clears the one and takes over the
+    other.)
     """
 
     def __init__(self, folder: Path, chapter: str) -> None:
@@ -93,8 +95,10 @@ class RunFolder:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         try:
-            if exc_type is not None and self.notebook.exists():
-                os.replace(self.notebook, self.folder / f"{self.chapter}.failed.ipynb")
+            if exc_type is not None:
+                (self.work / RESULTS).unlink(missing_ok=True)  # the experiment's, of a chapter that did not finish
+                if self.notebook.exists():
+                    os.replace(self.notebook, self.folder / f"{self.chapter}.failed.ipynb")
         finally:
             self._release()
 

@@ -73,5 +73,6 @@ def test_a_failed_run_keeps_its_notebook_as_failed_and_the_next_run_clears_it(tm
         folder.notebook.write_text("{}")
         1 / 0
     assert sorted(p.name for p in run.iterdir()) == ["ch.failed.ipynb", "work"]
+    assert list((run / "work").iterdir()) == []
     with RunFolder(run, "ch") as folder:
         assert sorted(p.name for p in run.iterdir()) == [LOCK, "work"] and list(folder.work.iterdir()) == []
