@@ -151,9 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.prose_only and git_commit()["dirty"]:
                 print("pruninglib: warning: the working tree has uncommitted changes; the run cards will say so "
                       "(commit first)", file=sys.stderr)
-            for name in args.chapters:
-                path = update_prose(name) if args.prose_only else publish(name, args.profile, overrides)
-                print(f"published: {path}")
+            paths = ([update_prose(name) for name in args.chapters] if args.prose_only
+                     else publish(args.chapters, args.profile, overrides))
+            print("published: " + ", ".join(map(str, paths)))
         else:
             _check_profile(args.profile)
             print(f"book built: {build(args.profile, execute=not args.no_execute, build_dir=args.build_dir)}")

@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import nbformat
 
@@ -123,12 +124,22 @@ def execute(chapter: str, parameters: dict[str, Any], output: Path, cwd: Path, p
         nbformat.write(nb, tmp)
 
 
-def publish(chapter: str, profile: str, overrides: dict[str, Any] | None = None, progress: bool = True) -> Path:
-    """Execute ``chapter`` at ``profile`` into ``runs/<profile>/<chapter>`` (resuming its checkpoints), then write
-    it, without stderr and progress-bar output, to ``book/chapters/<chapter>.ipynb``. Returns that path."""
-    folder = run_chapter(chapter, profile, overrides, progress=progress)
-    nb = nbformat.read(folder / f"{chapter}.ipynb", as_version=4)
-    return write_clean(nb, PUBLISHED / f"{chapter}.ipynb", chapter)
+def publish(chapters: Sequence[str], profile: str, overrides: dict[str, Any] | None = None,
+            progress: bool = True) -> list[Path]:
+    """Execute each chapter at ``profile`` into ``runs/<profile>/<chapter>`` (resuming its checkpoints), then write
+    them, without stderr and progress-bar output, to ``book/chapters/<chapter>.ipynb``; return those paths.
+
+    The chapters are written after the last run (those that succeeded, also when a later one fails), so no run sees
+    a modified ``book/chapters/``: a run card records the commit and whether the working tree was clean.
+    """
+    executed: dict[str, nbformat.NotebookNode] = {}
+    try:
+        for name in chapters:
+            folder = run_chapter(name, profile, overrides, progress=progress)
+            executed[name] = nbformat.read(folder / f"{name}.ipynb", as_version=4)
+    finally:
+        written = [write_clean(nb, PUBLISHED / f"{name}.ipynb", name) for name, nb in executed.items()]
+    return written
 
 
 def update_prose(chapter: str) -> Path:
@@ -176,18 +187,24 @@ def write_clean(nb: nbformat.NotebookNode, dest: Path, chapter: str) -> Path:
     and Colab buttons hand readers this file). Raises ChapterFailed if a cell holds an error output."""
     for cell in nb.cells:
         if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.outputs if not is_noise(o)]
+            cell.outputs = [o for o in map(without_progress, cell.outputs) if o is not None]
     check_no_errors(nb, chapter)
     with atomic_path(dest) as tmp:
         nbformat.write(nb, tmp)
     return dest
 
 
-def is_noise(output: nbformat.NotebookNode) -> bool:
-    """A stderr stream, a stdout stream that draws a progress bar (carriage returns, cursor moves), or a widget."""
-    if output.output_type == "stream":
-        return output.name == "stderr" or "\r" in output.text or "\x1b[" in output.text
-    return output.output_type == "display_data" and WIDGET in output.get("data", {})
+def without_progress(output: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
+    """``output`` without progress bars, or None when nothing is left: a stderr stream and a widget go whole; a
+    stdout stream loses the lines that redraw themselves (carriage return or cursor move), keeping printed results
+    that the kernel merged into the same stream."""
+    if output.output_type == "stream" and output.name == "stdout":
+        lines = re.split(r"(?<=\n)", output.text)
+        output.text = "".join(line for line in lines if "\r" not in line and "\x1b[" not in line)
+        return output if output.text else None
+    if output.output_type == "stream" or WIDGET in output.get("data", {}):
+        return None
+    return output
 
 
 def check_no_errors(nb: nbformat.NotebookNode, chapter: str) -> None:

@@ -8,13 +8,15 @@ import re
 import shutil
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 import yaml
+from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from pruninglib import notebook
 from pruninglib.experiments import CHAPTERS
-from pruninglib.notebook import ChapterFailed, read_source, tags, update_prose
+from pruninglib.notebook import ChapterFailed, publish, read_source, tags, update_prose
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
@@ -154,3 +156,27 @@ def test_prose_only_publishing_refuses_a_code_change(copies) -> None:
                                             r"display\) differs .* pruninglib publish mlp_mnist --profile paper"):
         update_prose("mlp_mnist")
     assert (chapters / "mlp_mnist.ipynb").read_bytes() == before
+
+
+def test_publish_executes_then_writes_the_chapter_without_stderr_or_progress_bars(tmp_path, monkeypatch) -> None:
+    """A two-cell mlp_mnist (its parameters, then a cell that writes results.json and prints a result, a warning on
+    stderr and a progress bar on stdout), published at the smoke profile into a temporary repository."""
+    nb, _ = read_source("mlp_mnist")
+    nb.cells = [new_markdown_cell("# A chapter"), next(c for c in nb.cells if "parameters" in tags(c)),
+                new_code_cell("import sys\nfrom pathlib import Path\nfrom pruninglib._io import write_json\n"
+                              "write_json(Path(out_dir) / 'results.json', {'chapter': 'mlp_mnist'})\n"
+                              "print('a result')\nprint('a warning', file=sys.stderr)\n"
+                              "print('\\r 50%|#####     | 1/2 [00:01<00:01, 1.00it/s]', flush=True)")]
+    for name in ("notebooks", "book/chapters"):
+        (tmp_path / name).mkdir(parents=True)
+    (tmp_path / "notebooks" / "mlp_mnist.md").write_text(jupytext.writes(nb, fmt="md:myst"))
+    for name, value in (("ROOT", tmp_path), ("SOURCES", tmp_path / "notebooks"),
+                        ("PUBLISHED", tmp_path / "book" / "chapters")):
+        monkeypatch.setattr(notebook, name, value)
+    (path,) = publish(["mlp_mnist"], "smoke", {"data_root": str(tmp_path)}, progress=False)
+    assert path == tmp_path / "book" / "chapters" / "mlp_mnist.ipynb"
+    out = published("mlp_mnist", path.parent)
+    assert cells(out) == cells(read_source("mlp_mnist")[0])
+    assert out.metadata["pruninglib"]["source_sha256"] == read_source("mlp_mnist")[1]
+    assert [o.text for o in out.cells[-1].outputs] == ["a result\n"]
+    assert (tmp_path / "runs" / "smoke" / "mlp_mnist" / "results.json").is_file()
