@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -14,18 +14,31 @@ from typing import Any, Iterator
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path`` in one step.
 
-    If the body raises (or the process is killed), ``path`` keeps its old content or stays absent.
+    If the body raises, ``path`` keeps its old content or stays absent. A killed process can leave the temporary
+    file, named ``.<name>.<random>.tmp`` (the run folder removes such leftovers when the next run starts). The file
+    is created with the process's umask, as ``open()`` would, so a shared cache stays readable by others.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = _new_temporary(target)
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _new_temporary(target: Path) -> Path:
+    """Create an empty ``.<name>.<random>.tmp`` beside ``target``; mode 0o666 minus the umask (tempfile's mkstemp
+    would force 0o600)."""
+    while True:
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:

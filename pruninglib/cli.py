@@ -1,8 +1,13 @@
-"""Command line: ``pruninglib run <chapter>`` executes one chapter notebook; ``pruninglib book`` builds the book.
+"""Command line: run one chapter, publish chapters into the book, build the book.
 
     pruninglib run mlp_mnist --profile quick -p epochs 5 -p seeds "[0, 1]" --out runs/try
+    pruninglib publish theory relevance_lenet5 --profile paper   # execute, then write into book/chapters
+    pruninglib publish mlp_mnist --prose-only                     # a prose edit: nothing is executed
     pruninglib book --profile quick            # execute every chapter, then build the HTML book
     pruninglib book --no-execute               # build from the executed notebooks committed in book/chapters
+
+Exit status: 0 done; 2 an input was refused before any work (the message names the parameter, the value and what
+is allowed); 1 a chapter or the book build failed (the message names the chapter and the cell).
 """
 from __future__ import annotations
 
@@ -10,19 +15,17 @@ import argparse
 import json
 import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from pruninglib._io import atomic_path, write_json
+import nbformat
+
 from pruninglib.config import PROFILES, ConfigError
 from pruninglib.data import command as data_command
-from pruninglib.data.registry import CHAPTER_DATASETS, require
-from pruninglib.data.root import repo_root
 from pruninglib.experiments import CHAPTERS
+from pruninglib.notebook import ROOT, ChapterFailed, check_no_errors, publish, run_chapter, update_prose, write_clean
+from pruninglib.tracking import git_commit
 
-ROOT = repo_root() or Path.cwd()
-NOTEBOOKS = ROOT / "notebooks"
 BOOK = ROOT / "book"
 
 
@@ -34,71 +37,12 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def run_chapter(chapter: str, profile: str = "quick", overrides: dict[str, Any] | None = None,
-                out: str | Path | None = None, progress: bool = True) -> Path:
-    """Validate the parameters, execute the chapter's notebook with papermill, return the run folder.
-
-    The run folder receives ``<chapter>.ipynb`` (executed) and ``results.json`` (written by the notebook, then
-    completed here with the notebook's path and total wall time). A failed execution leaves
-    ``<chapter>.failed.ipynb`` for inspection and no results.json from this run.
-    """
-    import papermill as pm
-
-    ch = CHAPTERS.get(chapter)
-    out_dir = Path(out) if out is not None else ROOT / "runs" / profile / chapter
-    params = ch.parameters(profile, overrides, out_dir=_portable(out_dir))  # raises before any work
-    require(CHAPTER_DATASETS.get(chapter, ()), params.get("data_root") or None)  # fetched or failed before the kernel
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results = out_dir / "results.json"
-    if results.exists():
-        results.unlink()  # a stale result must not pass for this run's
-    notebook = out_dir / f"{chapter}.ipynb"
-    t0 = time.perf_counter()
-    with atomic_path(notebook) as tmp:
-        tmp_nb = tmp.with_suffix(".ipynb")
-        try:
-            pm.execute_notebook(str(NOTEBOOKS / ch.notebook), str(tmp_nb), parameters=params, cwd=str(ROOT),
-                                progress_bar=progress, kernel_name="python3")
-        except BaseException:
-            if tmp_nb.exists():
-                shutil.move(str(tmp_nb), out_dir / f"{chapter}.failed.ipynb")
-            raise
-        _hide_injected_parameters(tmp_nb)
-        shutil.move(str(tmp_nb), tmp)
-    record = json.loads(results.read_text())
-    record.update({"notebook": str(notebook), "total_wall_time_s": round(time.perf_counter() - t0, 1)})
-    write_json(results, record)
-    return out_dir
-
-
-def _portable(path: Path) -> str:
-    """``path`` relative to the repository when it lies inside it (the kernel runs there), else absolute.
-
-    The executed notebook records this value, so a published chapter opened elsewhere (Binder, Colab) does not
-    point at the folders of the machine that ran it.
-    """
-    resolved = path.resolve()
-    return str(resolved.relative_to(ROOT.resolve())) if resolved.is_relative_to(ROOT.resolve()) else str(resolved)
-
-
-def _hide_injected_parameters(path: Path) -> None:
-    """Collapse the input of papermill's injected-parameters cell in the book (the run card lists the values)."""
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        tags = cell.metadata.setdefault("tags", [])
-        if "injected-parameters" in tags and "hide-input" not in tags:
-            tags.append("hide-input")
-    nbformat.write(nb, path)
-
-
-def build(profile: str = "quick", execute: bool = True, publish: bool = False,
-          build_dir: str | Path | None = None) -> Path:
+def build(profile: str = "quick", execute: bool = True, build_dir: str | Path | None = None) -> Path:
     """Execute every chapter at ``profile`` (unless ``execute`` is False) and build the HTML book.
 
-    The book source is staged in ``<build_dir>/source`` with the freshly executed chapters, so the committed
-    book/ is not touched unless ``publish`` copies the executed notebooks into book/chapters/.
+    The book source is staged in ``<build_dir>/source`` (the committed book/ is not touched), with each chapter
+    freshly executed into ``runs/<profile>/<chapter>`` and cleaned as a published chapter is. Raises ChapterFailed,
+    before building, when a staged chapter holds an error output.
     """
     from pruninglib.book import build_book
 
@@ -107,56 +51,120 @@ def build(profile: str = "quick", execute: bool = True, publish: bool = False,
     if source.exists():
         shutil.rmtree(source)
     shutil.copytree(BOOK, source, ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints"))
-    if execute:
-        for name in CHAPTERS:
-            run_dir = run_chapter(name, profile, out=ROOT / "runs" / profile / name)
-            shutil.copyfile(run_dir / f"{name}.ipynb", source / "chapters" / f"{name}.ipynb")
-            if publish:
-                with atomic_path(BOOK / "chapters" / f"{name}.ipynb") as tmp:
-                    shutil.copyfile(run_dir / f"{name}.ipynb", tmp)
+    for name in CHAPTERS:
+        staged = source / "chapters" / f"{name}.ipynb"
+        if execute:  # staged as `pruninglib publish` would write it
+            run_dir = run_chapter(name, profile)
+            write_clean(nbformat.read(run_dir / f"{name}.ipynb", as_version=4), staged, name)
+        check_no_errors(nbformat.read(staged, as_version=4), name)
     return build_book(source, build_dir)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pruninglib", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _check_profile(profile: str) -> None:
+    if profile not in PROFILES:
+        raise ConfigError(f"parameter 'profile' = {profile!r} is not allowed: one of {', '.join(PROFILES)}")
+
+
+def _overrides(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in overrides:
+            raise ConfigError(f"parameter {name!r} is given twice with -p")
+        overrides[name] = parse_value(value)
+    return overrides
+
+
+def _name_value(token: str) -> tuple[str, str]:
+    """The argparse type of -p: ``NAME=VALUE``, as :func:`_attach_param_values` passes ``-p NAME VALUE`` on."""
+    name, sep, value = token.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError("expected 2 arguments: NAME VALUE")
+    return name, value
+
+
+def _attach_param_values(argv: Sequence[str]) -> list[str]:
+    """``-p NAME VALUE`` -> ``--param=NAME=VALUE``, one token.
+
+    argparse reads a token that starts with '-' as an option unless it looks like a plain negative number, so the
+    values of ``-p lr -1e-2``, ``-p scalar_w0 -1e-2`` or ``-p lr -inf`` would be refused ("expected 2 arguments");
+    a value attached to its option with '=' is never read as an option.
+    """
+    args, out, i = list(argv), [], 0
+    while i < len(args):
+        if args[i] == "--":
+            return out + args[i:]
+        if args[i] in ("-p", "--param") and i + 2 < len(args) and not _is_option(args[i + 2]):
+            out.append(f"--param={args[i + 1]}={args[i + 2]}")
+            i += 3
+        else:
+            out.append(args[i])
+            i += 1
+    return out
+
+
+def _is_option(token: str) -> bool:
+    """An option of this command line rather than a value: ``-p NAME --out x`` lacks its VALUE."""
+    return token.startswith("--") or token in ("-p", "-h")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="pruninglib", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = top.add_subparsers(dest="command", required=True)
+    param = dict(type=_name_value, action="append", default=[], metavar="NAME VALUE",
+                 help="override one parameter; VALUE is JSON (5, -1e-2, \"[0, 1]\") or a plain string")
     p_run = sub.add_parser("run", help="execute one chapter notebook with papermill")
     p_run.add_argument("chapter", help=f"one of: {', '.join(CHAPTERS)}")
     p_run.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
-    p_run.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                       help="override one parameter; VALUE is JSON (5, 0.1, \"[0, 1]\") or a plain string")
+    p_run.add_argument("-p", "--param", **param)
     p_run.add_argument("--out", default=None, help="run folder (default runs/<profile>/<chapter>)")
+    p_pub = sub.add_parser("publish", help="execute chapters and write them, cleaned, into book/chapters")
+    p_pub.add_argument("chapters", nargs="+", metavar="chapter", help=f"one or more of: {', '.join(CHAPTERS)}")
+    how = p_pub.add_mutually_exclusive_group(required=True)
+    how.add_argument("--profile", help=f"execute at this profile, one of {', '.join(PROFILES)}, in "
+                                       "runs/<profile>/<chapter>")
+    how.add_argument("--prose-only", action="store_true",
+                     help="execute nothing: copy the source's prose into the published chapter (its code cells must "
+                          "be unchanged)")
+    p_pub.add_argument("-p", "--param", **param)
     p_book = sub.add_parser("book", help="execute all chapters and build the HTML book")
     p_book.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
     p_book.add_argument("--no-execute", action="store_true", help="build from the committed executed notebooks")
-    p_book.add_argument("--publish", action="store_true",
-                        help="copy the executed notebooks into book/chapters (to commit them)")
     p_book.add_argument("--build-dir", default=None, help="default _build/<profile>")
     data_command.add_parser(sub)
-    args = parser.parse_args(argv)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(_attach_param_values(sys.argv[1:] if argv is None else argv))
     if args.command == "data":
         return data_command.handle(args)
     try:
         if args.command == "run":
-            overrides: dict[str, Any] = {}
-            for name, value in args.param:
-                if name in overrides:
-                    raise ConfigError(f"parameter {name!r} is given twice with -p")
-                overrides[name] = parse_value(value)
-            out = run_chapter(args.chapter, args.profile, overrides, args.out)
+            out = run_chapter(args.chapter, args.profile, _overrides(args.param), args.out)
             print(f"done: {out / (args.chapter + '.ipynb')} and {out / 'results.json'}")
+        elif args.command == "publish":
+            overrides = _overrides(args.param)
+            if args.prose_only and overrides:
+                raise ConfigError(f"parameter {next(iter(overrides))!r} is not allowed with --prose-only, which "
+                                  f"executes nothing")
+            for name in args.chapters:  # every chapter and parameter is checked before the first one runs
+                chapter = CHAPTERS.get(name)
+                if args.profile is not None:
+                    chapter.parameters(args.profile, overrides)
+            if not args.prose_only and git_commit()["dirty"]:
+                print("pruninglib: warning: the working tree has uncommitted changes; the run cards will say so "
+                      "(commit first)", file=sys.stderr)
+            paths = ([update_prose(name) for name in args.chapters] if args.prose_only
+                     else publish(args.chapters, args.profile, overrides))
+            print("published: " + ", ".join(map(str, paths)))
         else:
-            if args.profile not in PROFILES:
-                raise ConfigError(f"parameter 'profile' = {args.profile!r} is not allowed: one of "
-                                  f"{', '.join(PROFILES)}")
-            html = build(args.profile, execute=not args.no_execute, publish=args.publish,
-                         build_dir=args.build_dir)
-            print(f"book built: {html}")
+            _check_profile(args.profile)
+            print(f"book built: {build(args.profile, execute=not args.no_execute, build_dir=args.build_dir)}")
     except (ConfigError, ValueError, FileNotFoundError) as exc:  # bad input: nothing was run
         print(f"pruninglib: error: {exc}", file=sys.stderr)
         return 2
-    except (RuntimeError, ImportError) as exc:  # a failed book build or a missing optional package
+    except (ChapterFailed, RuntimeError, ImportError, OSError) as exc:  # a chapter, the build or the disk failed
         print(f"pruninglib: failed: {exc}", file=sys.stderr)
         return 1
     return 0

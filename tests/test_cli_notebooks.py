@@ -1,47 +1,95 @@
-"""Notebooks: one parameters cell that is the config; the smoke run works end to end, nbval reproduces it, and a
-killed run resumes to the same results."""
+"""Chapters: each is one MyST Markdown source whose parameters cell is the config and parses cleanly under papermill;
+the smoke run works end to end through the command line, nbval reproduces it, and a killed run resumes to the same
+results."""
 import ast
 import contextlib
+import io
 import json
+import logging
 import re
 import shutil
 import subprocess
 import sys
 import time
+import tokenize
 from pathlib import Path
 
 import nbformat
 import pandas as pd
+import papermill as pm
 import psutil
 import pytest
 
 from pruninglib import load_model
 from pruninglib.experiments import CHAPTERS
+from pruninglib.notebook import read_source, source_path, tags
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+NAMES = sorted(CHAPTERS)
 
 
-def parameters_cells(path):
-    nb = nbformat.read(path, as_version=4)
-    return [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+def test_every_chapter_has_its_source_and_every_source_a_chapter():
+    assert {p.stem for p in (REPO / "notebooks").glob("*.md")} == set(NAMES)
+    assert not list((REPO / "notebooks").glob("*.ipynb")), "the .md file is a chapter's only source"
 
 
-def test_every_chapter_has_its_notebook_and_every_notebook_a_chapter():
-    assert {CHAPTERS.get(n).notebook for n in CHAPTERS} == {p.name for p in NOTEBOOKS}
+def parameter_lines(source: str) -> dict[str, tuple[str, object, str]]:
+    """``name: type = literal  # comment`` lines -> {name: (type, value, comment)}; anything else fails."""
+    found: dict[str, tuple[str, object, str]] = {}
+    for line in source.splitlines():
+        comments = [t for t in tokenize.generate_tokens(io.StringIO(line).readline) if t.type == tokenize.COMMENT]
+        assert len(comments) == 1, f"every line is 'name: type = literal  # help': {line!r}"
+        (node,) = ast.parse(line[:comments[0].start[1]]).body
+        assert isinstance(node, ast.AnnAssign) and node.target.id not in found, line
+        found[node.target.id] = (ast.unparse(node.annotation), ast.literal_eval(node.value),
+                                 comments[0].string[1:].strip())
+    return found
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_one_parameters_cell_whose_names_and_defaults_are_the_config(path):
-    cells = parameters_cells(path)
-    assert len(cells) == 1, f"{path.name} has {len(cells)} parameters cells"
-    values = {}
-    for node in ast.parse(cells[0].source).body:
-        assert isinstance(node, ast.AnnAssign), f"only 'name: type = literal' lines: {ast.unparse(node)}"
-        values[node.target.id] = ast.literal_eval(node.value)
-    chapter = next(CHAPTERS.get(n) for n in CHAPTERS if CHAPTERS.get(n).notebook == path.name)
-    assert set(values) == set(chapter.config.field_names())
-    assert chapter.config.from_mapping(values) == chapter.config()  # the cell's defaults are the smoke profile
+@pytest.mark.parametrize("chapter", NAMES)
+def test_one_parameters_cell_that_is_the_config(chapter):
+    """Names, types and values of the smoke profile (the config's defaults), and each field's help as the comment:
+    the cell is written by hand in the source, so this is what keeps it from drifting from the library."""
+    nb, _ = read_source(chapter)
+    cells = [c for c in nb.cells if "parameters" in tags(c)]
+    assert len(cells) == 1, f"{chapter} has {len(cells)} parameters cells"
+    ch = CHAPTERS.get(chapter)
+    lines, defaults, helps = parameter_lines(cells[0].source), ch.parameters("smoke"), ch.config.help()
+    assert set(lines) == set(ch.config.field_names())
+    for name, (kind, value, comment) in lines.items():
+        assert value == defaults[name], name
+        assert kind == ("list" if isinstance(defaults[name], list) else type(defaults[name]).__name__), name
+        assert comment == helps[name], name
+
+
+@pytest.mark.parametrize("chapter", NAMES)
+def test_papermill_parses_the_parameters_cell_without_a_warning(chapter, tmp_path, caplog):
+    """papermill infers every parameter from the cell (a second '=' on a line, even in its comment, breaks it) and
+    injects a whole profile without 'Passed unknown parameter'."""
+    nb, _ = read_source(chapter)
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    params = CHAPTERS.get(chapter).parameters("paper")
+    with caplog.at_level(logging.INFO, logger="papermill"):
+        assert set(pm.inspect_notebook(str(tmp_path / "in.ipynb"))) == set(params)
+        pm.execute_notebook(str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb"), parameters=params,
+                            prepare_only=True, kernel_name="python3")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+@pytest.mark.parametrize("chapter", NAMES)
+def test_chapter_follows_the_skeleton(chapter):
+    """What every chapter has: citations, a reproduce box with the command of each profile, and exercises whose
+    solutions are toggled."""
+    nb, _ = read_source(chapter)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "{cite}`" in text
+    box = text.split("```{admonition} Reproduce this chapter\n:class: tip\n", 1)
+    assert len(box) == 2, f"no reproduce box in {source_path(chapter)}"
+    for profile in CHAPTERS.get(chapter).profiles:
+        assert f"`pruninglib run {chapter} --profile {profile}`" in box[1].split("```", 1)[0], profile
+    exercises = text.split("## Exercises", 1)
+    assert len(exercises) == 2, "no '## Exercises' section"
+    assert re.search(r"```\{admonition\} Solution\n\s*:class: dropdown\n", exercises[1])
 
 
 def pruninglib_run(chapter: str, out: Path, data_root: Path) -> list[str]:
@@ -170,7 +218,7 @@ def smoke_runs(tmp_path_factory, request):
 
 
 @pytest.mark.parametrize("chapter", sorted(CHAPTER_CHECKS))
-def test_smoke_run_writes_results_and_nbval_reproduces_it(chapter, smoke_runs, tmp_path):
+def test_smoke_run_writes_results_and_nbval_reproduces_it(chapter, smoke_runs, tmp_path, monkeypatch):
     out, _ = smoke_runs(chapter)
     r = json.loads((out / "results.json").read_text())
     for key in ("chapter", "profile", "parameters", "seeds", "hardware", "torch_version", "data_source", "git",
@@ -178,47 +226,60 @@ def test_smoke_run_writes_results_and_nbval_reproduces_it(chapter, smoke_runs, t
         assert key in r, key
     assert r["chapter"] == chapter and r["profile"] == "smoke" and r["data_source"]["verified_files"]
     assert all(isinstance(t["met"], bool) for t in r["targets"])
+    executed = nbformat.read(out / f"{chapter}.ipynb", as_version=4)
+    assert executed.metadata["pruninglib"]["source_sha256"] == read_source(chapter)[1]
+    assert [p.name for p in (out / "work").iterdir()] == ["checkpoints"], "work/ keeps only the checkpoints"
+    monkeypatch.chdir(out)  # results.json's paths are relative to its folder
     CHAPTER_CHECKS[chapter][1](r)
-    # nbval re-executes the notebook and compares every output. Into a copy of the run folder without its
-    # checkpoints, so the runs are trained again, not resumed: same seed, same numbers, at the experiment level.
+    # nbval re-executes the notebook and compares every output. In a copy of the run folder without work/ (the
+    # checkpoints), so the runs are trained again, not resumed: same seed, same numbers, at the experiment level.
+    # The kernel works in the notebook's folder, as `out_dir` "." expects.
     copy = tmp_path / "copy"
-    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("checkpoints"))
-    nb = copy / f"{chapter}.ipynb"
-    nbformat.write(_with_out_dir(nbformat.read(nb, as_version=4), copy), nb)
-    proc = subprocess.run([sys.executable, "-m", "pytest", "--nbval", str(nb), "--nbval-current-env",
-                           "--nbval-sanitize-with", str(REPO / "tests" / "sanitize.cfg"), "-p", "no:cacheprovider",
-                           "-q", "--rootdir", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("work"))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--nbval", str(copy / f"{chapter}.ipynb"),
+                           "--nbval-current-env", "--nbval-sanitize-with", str(REPO / "tests" / "sanitize.cfg"),
+                           "-p", "no:cacheprovider", "-q", "--rootdir", str(tmp_path)], capture_output=True,
+                          text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:]
 
 
-def _with_out_dir(nb, out: Path):
-    """The notebook with ``out_dir`` in papermill's injected-parameters cell pointing at ``out``."""
-    for cell in nb.cells:
-        if "injected-parameters" in cell.metadata.get("tags", []):
-            cell.source = re.sub(r"^out_dir = .*$", f"out_dir = {str(out)!r}", cell.source, flags=re.MULTILINE)
-    return nb
-
-
 def test_killed_run_resumes_to_the_same_results(smoke_runs, tmp_path):
-    """Kill the command (and its notebook kernel) once the first checkpoint exists, run it again: same results."""
+    """While a run holds its folder, a second run into it is refused and changes nothing. Killed (with its kernel)
+    once its first checkpoint exists, the run leaves no results.json; run again, it takes over the stale lock,
+    resumes, ends with the results of an uninterrupted run, and leaves no temporary file."""
     straight, root = smoke_runs("mlp_mnist")
     out = tmp_path / "interrupted"
     cmd = pruninglib_run("mlp_mnist", out, root)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
-        while not list(out.glob("checkpoints/*/*.pt")):
+        while not list(out.glob("work/checkpoints/*/*.pt")):
             assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint before the run ended"
             time.sleep(0.02)
+        suspend_tree(proc.pid)  # so that it cannot finish while the second run tries
+        second = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 2, second.stderr[-2000:]
+        assert f"process {proc.pid} is running into it" in second.stderr
+        assert (out / "work" / "mlp_mnist.ipynb").exists(), "the refused run touched the first one's work"
     finally:
         kill_tree(proc.pid)
     assert not (out / "results.json").exists(), "the run finished before it could be killed"
+    assert (out / ".lock").read_text().strip() == str(proc.pid), "a killed run leaves a stale lock"
     assert subprocess.run(cmd, capture_output=True, timeout=600).returncode == 0
     resumed, expected = (json.loads((d / "results.json").read_text()) for d in (out, straight))
     assert resumed["resumed_runs"] and resumed["resumed_runs"][0]["variant"] == "dense"
     for key in ("dense", "pruned", "shrunk", "nodes_removed", "weight_sparsity", "targets"):
         assert resumed[key] == expected[key], key
     assert pd.read_csv(out / "summary.csv").equals(pd.read_csv(straight / "summary.csv"))
+    leftovers = [p for p in out.rglob("*") if p.name.endswith(".tmp") or p.name == ".lock" or "failed" in p.name]
+    assert leftovers == []
+
+
+def suspend_tree(pid: int) -> None:
+    """SIGSTOP a process and all its descendants."""
+    parent = psutil.Process(pid)
+    for p in [parent, *parent.children(recursive=True)]:
+        p.suspend()
 
 
 def kill_tree(pid: int) -> None:
