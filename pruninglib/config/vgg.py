@@ -44,7 +44,7 @@ class VGGCifarConfig(MeasurementConfig, PruningConfig, BatchNormVariantsConfig, 
         (0.3, 0.5, 0.6, 0.6, 0.7, 0.7, 0.7, 0.9, 0.95, 0.95, 0.97, 0.97, 0.97, 0.9))
     latency_batches: tuple[int, ...] = _help("batch sizes at which CPU latency is measured", (1, 64))
     seed: int = _help("seed of the initialisations, the batches and the pruning draws of every run", 0)
-    width: float = _help("width multiplier of the VGG-16 channels (1 = 64 ... 512); in (0, 1]", 0.0625)
+    width: float = _help("width multiplier of the VGG-16 channels (1 gives 64 ... 512); in (0, 1]", 0.0625)
     test_subset: int = _help("use the first N of the 10,000 test images; 0 means all", 256)
     download: bool = _help("without cifar-10-batches-py/ on disk, let torchvision download the original batches "
                            "(needs the network); false: use the JPEG copy CIFAR-10/ of the data root", False)
