@@ -119,7 +119,7 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
              "weight sparsity %": _fmt(r["weight_sparsity"], r["weight_sparsity_ci"], digits=1),
              "FLOPs vs dense": _fmt(r["flops_ratio"], r["flops_ratio_ci"], scale=1.0, digits=3)}
             for _, r in summary.iterrows()]
-    return pd.DataFrame(rows).set_index(["setting", "variant"])
+    return pd.DataFrame(rows).set_index(["setting", "method"])
 
 
 def latency_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -128,7 +128,7 @@ def latency_table(summary: pd.DataFrame) -> pd.DataFrame:
     rows = [{"setting": SETTING_TITLES[r["setting"]], "method": r["label"],
              **{f"batch {c[len('latency_ms[batch_'):-1]}": _fmt(r[c], r[f"{c}_ci"], 1.0, 3) for c in cols}}
             for _, r in summary.iterrows()]
-    return pd.DataFrame(rows).set_index(["setting", "variant"])
+    return pd.DataFrame(rows).set_index(["setting", "method"])
 
 
 def findings(results: dict[str, Any]) -> str:
