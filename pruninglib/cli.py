@@ -3,6 +3,7 @@
     pruninglib run mlp_mnist --profile quick -p epochs 5 -p seeds "[0, 1]" --out runs/try
     pruninglib book --profile quick            # execute every chapter, then build the HTML book
     pruninglib book --no-execute               # build from the executed notebooks committed in book/chapters
+    pruninglib sweep grid.yaml --workers 2     # a grid of experiment runs into the run store (pruninglib.sweeps)
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from pruninglib._io import atomic_path, write_json
 from pruninglib.config import PROFILES, ConfigError
 from pruninglib.data.root import repo_root, resolve_data_root
 from pruninglib.experiments import CHAPTERS
+from pruninglib.sweeps import command as sweep_command
+from pruninglib.sweeps import run_chapters
 
 ROOT = repo_root() or Path.cwd()
 NOTEBOOKS = ROOT / "notebooks"
@@ -105,9 +108,8 @@ def build(profile: str = "quick", execute: bool = True, publish: bool = False,
     if source.exists():
         shutil.rmtree(source)
     shutil.copytree(BOOK, source, ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints"))
-    if execute:
-        for name in CHAPTERS:
-            run_dir = run_chapter(name, profile, out=ROOT / "runs" / profile / name)
+    if execute:  # chapters run concurrently, one torch thread each, as many as there are cores
+        for name, run_dir in run_chapters(run_chapter, list(CHAPTERS), profile, ROOT / "runs" / profile).items():
             shutil.copyfile(run_dir / f"{name}.ipynb", source / "chapters" / f"{name}.ipynb")
             if publish:
                 with atomic_path(BOOK / "chapters" / f"{name}.ipynb") as tmp:
@@ -131,8 +133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_book.add_argument("--publish", action="store_true",
                         help="copy the executed notebooks into book/chapters (to commit them)")
     p_book.add_argument("--build-dir", default=None, help="default _build/<profile>")
+    sweep_command.add_parser(sub)
     args = parser.parse_args(argv)
     try:
+        if args.command == "sweep":
+            return args.handler(args)
         if args.command == "run":
             overrides: dict[str, Any] = {}
             for name, value in args.param:

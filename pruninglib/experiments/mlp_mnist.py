@@ -120,7 +120,7 @@ def run(cfg: MLPMnistConfig, progress: bool = True) -> MLPResult:
     files = write_tables(cfg.out_dir, {"dynamics.csv.gz": dynamics, "summary.csv": table})
     lat = latencies({"dense": models[("dense", cfg.seeds[0])], "shrunk": shrunk[(cfg.chosen, cfg.seeds[0])]},
                     INPUT_SHAPE, cfg.latency_batches)
-    results = {**record.to_dict(clock()), **_headline(cfg, table), "latency_ms": lat,
+    results = {**record.to_dict(clock()), "runs": table.to_dict("records"), **_headline(cfg, table), "latency_ms": lat,
                "latency_note": f"median of 30 forward passes, dense seed {cfg.seeds[0]} vs shrunk "
                                f"{cfg.chosen} seed {cfg.seeds[0]}, batch sizes {list(cfg.latency_batches)}",
                "resumed_runs": resumed, "shrunk_model_path": model_paths[0], "shrunk_model_paths": model_paths,
