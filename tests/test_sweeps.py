@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from pruninglib.cli import main
 from pruninglib.experiments import CHAPTERS
 from pruninglib.sweeps import RunStore, collect, load_sweep, plan, run_sweep
 
@@ -105,7 +106,7 @@ def test_ray_engine_gives_the_same_records(grid, one_by_one, tmp_path):
     assert store_records(load_sweep(grid), RunStore(tmp_path / "store")) == one_by_one
 
 
-def test_a_killed_sweep_resumes_with_only_the_remaining_points(grid, one_by_one, tmp_path):
+def test_a_killed_sweep_resumes_with_only_the_remaining_points(grid, one_by_one, tmp_path, capsys):
     store = RunStore(tmp_path / "store")
     proc = subprocess.Popen([sys.executable, "-m", "pruninglib.cli", "sweep", str(grid), "--store", str(store.root),
                              "--workers", "1"], cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
@@ -120,6 +121,10 @@ def test_a_killed_sweep_resumes_with_only_the_remaining_points(grid, one_by_one,
         proc.wait()
     first = next(store.root.glob("*/results.json"))
     stamp = first.stat().st_mtime_ns
+    assert main(["sweep", str(grid), "--store", str(store.root), "--workers", "2", "--dry-run"]) == 0
+    plan_text = capsys.readouterr().out
+    assert f"store {store.root}: 1 done, 0 failed, 3 to run" in plan_text
+    assert "estimate: 3 points x " in plan_text and "(mean of 1 finished)" in plan_text and "on 2 workers" in plan_text
     report = run_sweep(grid, store=store, workers=2, threads=1, progress=False)
     assert report.plan.count("done") == 1 and len(report.outcomes) == 3
     assert first.stat().st_mtime_ns == stamp  # the finished point was not recomputed

@@ -18,8 +18,8 @@ from scipy import stats
 from pruninglib.cli import main
 from pruninglib.config import ConfigError
 from pruninglib.experiments import CHAPTERS
-from pruninglib.sweeps import (PointBusy, RunStore, SweepError, collect, load_sweep, point_key, run_chapters, run_sweep,
-                               summarize)
+from pruninglib.sweeps import (PointBusy, RunStore, SweepError, collect, load_sweep, point_key, run_chapters, run_local,
+                               run_sweep, summarize)
 from pruninglib.sweeps.executors import plan_workers
 
 GRID = "chapter: mlp_mnist\nprofile: smoke\nfixed: {epochs: 1}\naxes:\n  lambda_l2: [1e-3, 0.01]\n  seed: [0, 1]\n"
@@ -217,3 +217,18 @@ def test_summarize_keeps_cells_apart(tmp_path):
                           "metric": "m", "value": [1.0, 3.0, 5.0, 5.0]})
     cells = summarize(frame).set_index("variant")
     assert cells.loc["l1", "mean"] == 2.0 and cells.loc["l2", "sd"] == 0.0 and list(cells["n"]) == [2, 2]
+
+
+def exit_or_return(code: int | None) -> str:
+    """Kills its worker process when ``code`` is given (as the out-of-memory killer would); else returns."""
+    if code is not None:
+        os._exit(code)
+    return "ok"
+
+
+def test_a_dead_worker_leaves_its_calls_unfinished_not_failed():
+    outcomes = run_local(exit_or_return, [("dies", {"code": 9}), ("after", {"code": None})], workers=1,
+                         progress=False)
+    for outcome in outcomes:  # the one worker died on the first call: the second never ran
+        assert not outcome.ok and not outcome.finished
+        assert outcome.error.startswith("not finished: a worker process died")

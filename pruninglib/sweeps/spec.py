@@ -26,7 +26,7 @@ from typing import Any, Mapping
 import yaml
 
 from pruninglib.config import ConfigError
-from pruninglib.experiments import CHAPTERS
+from pruninglib.experiments import CHAPTERS, Chapter
 
 SUFFIXES = (".yaml", ".yml", ".toml")
 KEYS = ("chapter", "profile", "fixed", "axes", "exclude")
@@ -69,49 +69,7 @@ def load_sweep(path: str | Path) -> Sweep:
     """Read, check and expand the sweep file at ``path``; raise :class:`SweepError` (naming the file, the key and
     the value) on any problem, before anything is run."""
     path = Path(path)
-    raw = _read(path)
-
-    def fail(key: str, value: Any, allowed: str) -> SweepError:
-        return SweepError(f"sweep file {path}: key {key!r} = {value!r} is not allowed: {allowed}")
-
-    for key in raw:
-        if key not in KEYS:
-            raise fail(key, raw[key], f"one of the keys {', '.join(KEYS)}")
-    if "chapter" not in raw:
-        raise SweepError(f"sweep file {path}: key 'chapter' is missing: one of {', '.join(CHAPTERS)}")
-    if raw["chapter"] not in CHAPTERS:
-        raise fail("chapter", raw["chapter"], f"one of {', '.join(CHAPTERS)}")
-    chapter = CHAPTERS.get(raw["chapter"])
-    profile = raw.get("profile", "quick")
-    if profile not in chapter.profiles:
-        raise fail("profile", profile, f"one of {', '.join(chapter.profiles)}")
-    fixed, axes = raw.get("fixed") or {}, raw.get("axes") or {}
-    for key, value in (("fixed", fixed), ("axes", axes)):
-        if not isinstance(value, dict):
-            raise fail(key, value, "a mapping of parameter names to values")
-    for name, values in axes.items():
-        if not isinstance(values, list) or not values:
-            raise fail(f"axes.{name}", values, "a non-empty list of values")
-        if name in fixed:
-            raise fail(f"axes.{name}", values, f"a parameter that is not also in 'fixed' (fixed.{name} = "
-                                               f"{fixed[name]!r})")
-    for name in SET_BY_STORE:
-        if name in fixed or name in axes:
-            raise fail(name, fixed.get(name, axes.get(name)), "not set in a sweep: the run store chooses it")
-    if SEED in axes and "seeds" in {**fixed, **axes}:
-        raise fail("seeds", {**fixed, **axes}["seeds"], "absent when 'seed' is an axis (one seed per point)")
-    exclude = raw.get("exclude") or []
-    if not isinstance(exclude, list):
-        raise fail("exclude", exclude, "a list of mappings from axis names to values")
-    for i, rule in enumerate(exclude):
-        if not isinstance(rule, dict) or not rule:
-            raise fail(f"exclude[{i}]", rule, "a non-empty mapping from axis names to values")
-        for name, value in rule.items():
-            if name not in axes:
-                raise fail(f"exclude[{i}].{name}", value, f"an axis name: one of {', '.join(axes) or '(none)'}")
-            if _canon(value) not in map(_canon, axes[name]):
-                raise fail(f"exclude[{i}].{name}", value, f"one of the axis values {axes[name]}")
-
+    chapter, profile, fixed, axes, exclude = _sections(path, _read(path))
     points: list[Point] = []
     seen: dict[str, Point] = {}
     excluded = 0
@@ -134,6 +92,53 @@ def load_sweep(path: str | Path) -> Sweep:
     if not points:
         raise SweepError(f"sweep file {path}: key 'exclude' = {exclude!r} is not allowed: it excludes every point")
     return Sweep(path, chapter.name, profile, fixed, axes, exclude, points, excluded)
+
+
+def _sections(path: Path, raw: dict[str, Any]) -> tuple[Chapter, str, dict[str, Any], dict[str, list[Any]],
+                                                        list[dict[str, Any]]]:
+    """The file's chapter, profile, fixed, axes and exclude, each checked for shape (the values themselves are
+    checked by the chapter's config when the points are built)."""
+    def fail(key: str, value: Any, allowed: str) -> SweepError:
+        return SweepError(f"sweep file {path}: key {key!r} = {value!r} is not allowed: {allowed}")
+
+    for key in raw:
+        if key not in KEYS:
+            raise fail(key, raw[key], f"one of the keys {', '.join(KEYS)}")
+    if "chapter" not in raw:
+        raise SweepError(f"sweep file {path}: key 'chapter' is missing: one of {', '.join(CHAPTERS)}")
+    if not isinstance(raw["chapter"], str) or raw["chapter"] not in CHAPTERS:
+        raise fail("chapter", raw["chapter"], f"one of {', '.join(CHAPTERS)}")
+    chapter = CHAPTERS.get(raw["chapter"])
+    profile = raw.get("profile", "quick")
+    if not isinstance(profile, str) or profile not in chapter.profiles:
+        raise fail("profile", profile, f"one of {', '.join(chapter.profiles)}")
+    fixed, axes = _section(raw, "fixed", {}), _section(raw, "axes", {})
+    for key, value in (("fixed", fixed), ("axes", axes)):
+        if not isinstance(value, dict):
+            raise fail(key, value, "a mapping of parameter names to values")
+    for name, values in axes.items():
+        if not isinstance(values, list) or not values:
+            raise fail(f"axes.{name}", values, "a non-empty list of values")
+        if name in fixed:
+            raise fail(f"axes.{name}", values, f"a parameter that is not also in 'fixed' (fixed.{name} = "
+                                               f"{fixed[name]!r})")
+    for name in SET_BY_STORE:
+        if name in fixed or name in axes:
+            raise fail(name, fixed.get(name, axes.get(name)), "not set in a sweep: the run store chooses it")
+    if SEED in axes and "seeds" in {**fixed, **axes}:
+        raise fail("seeds", {**fixed, **axes}["seeds"], "absent when 'seed' is an axis (one seed per point)")
+    exclude = _section(raw, "exclude", [])
+    if not isinstance(exclude, list):
+        raise fail("exclude", exclude, "a list of mappings from axis names to values")
+    for i, rule in enumerate(exclude):
+        if not isinstance(rule, dict) or not rule:
+            raise fail(f"exclude[{i}]", rule, "a non-empty mapping from axis names to values")
+        for name, value in rule.items():
+            if name not in axes:
+                raise fail(f"exclude[{i}].{name}", value, f"an axis name: one of {', '.join(axes) or '(none)'}")
+            if _canon(value) not in map(_canon, axes[name]):
+                raise fail(f"exclude[{i}].{name}", value, f"one of the axis values {axes[name]}")
+    return chapter, profile, fixed, axes, exclude
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -170,6 +175,12 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(
     r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*[eE][-+]?[0-9]+"
     r"|\.(?:inf|Inf|INF)|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+0123456789."))
+
+
+def _section(raw: dict[str, Any], key: str, empty: Any) -> Any:
+    """``raw[key]``; ``empty`` when absent or left blank (YAML reads ``fixed:`` with nothing after it as None)."""
+    value = raw.get(key)
+    return empty if value is None else value
 
 
 def _canon(value: Any) -> str:
