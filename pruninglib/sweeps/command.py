@@ -31,15 +31,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    """Run the command; 0 when every point is done, 1 otherwise. Bad input raises ConfigError before any work."""
+    """Run the command; 0 when every point is done, 1 otherwise, 130 when interrupted (Ctrl-C). Bad input raises
+    ConfigError before any work."""
     sweep = load_sweep(args.file)
     workers = check_engine(args.engine, args.workers, args.threads, args.gpus, args.address)
     before = plan(sweep, RunStore(args.store))
     print(describe(before, workers, args.retry_failed))
     if args.dry_run:
         return 0
-    report = run_sweep(sweep, store=before.store, engine=args.engine, workers=workers, threads=args.threads,
-                       gpus=args.gpus, address=args.address, retry_failed=args.retry_failed)
+    try:
+        report = run_sweep(sweep, store=before.store, engine=args.engine, workers=workers, threads=args.threads,
+                           gpus=args.gpus, address=args.address, retry_failed=args.retry_failed)
+    except KeyboardInterrupt:  # finished points are kept; unfinished ones resume from their checkpoints
+        print(f"\ninterrupted: {plan(sweep, before.store).count('done')} of {len(sweep.points)} points done; "
+              "the same command runs the rest")
+        return 130
     print(conclude(report))
     return 0 if report.count("done") == len(report.states) else 1
 

@@ -150,7 +150,11 @@ def run_ray(fn: Callable[..., Any], calls: Calls, *, threads: int = 1, gpus: flo
     ray = import_ray()
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        except (ConnectionError, RuntimeError) as exc:  # no cluster there, or it refused us (token auth)
+            raise RuntimeError(f"cannot {'join the Ray cluster at ' + address if address else 'start Ray'}: "
+                               f"{str(exc).splitlines()[0]}") from exc
     remote = ray.remote(call).options(num_cpus=threads, num_gpus=gpus, max_retries=0)
     refs = {remote.remote(fn, name, kwargs, threads): name for name, kwargs in calls}
     outcomes: dict[str, Outcome] = {}

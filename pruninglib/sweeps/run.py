@@ -62,6 +62,7 @@ def run_point(store_root: str, key: str, point: Point, code: str) -> str:
     with store.claim(key):
         if store.state(key) == "done":
             return "done"
+        store.add(key, point, code)
         store.clear_failure(key)
         chapter = CHAPTERS.get(point.chapter)
         try:
@@ -116,8 +117,6 @@ def run_sweep(sweep: Sweep | str | Path, *, store: RunStore | str | Path | None 
     before = plan(sweep, run_store)
     todo = [(k, p) for k, p in zip(before.keys, sweep.points)
             if before.states[k] == "pending" or (retry_failed and before.states[k] == "failed")]
-    for key, point in todo:
-        run_store.add(key, point, before.code)
     calls = [(key, {"store_root": str(run_store.root.absolute()), "key": key, "point": point, "code": before.code})
              for key, point in todo]
     options: dict[str, Any] = {"threads": threads, "desc": f"sweep {sweep.path.name}", "progress": progress}

@@ -6,7 +6,7 @@ Two sweeps that share a point therefore share its record, and a change of the li
 
 ``<store>/<key>/`` holds:
 
-- ``point.json``: chapter, parameters and code version, written when the point is first queued;
+- ``point.json``: chapter, parameters and code version, written when the point first starts;
 - ``results.json``: the experiment's record, written atomically and last by the experiment, so its presence means
   the point is done; next to it the experiment's tables and models, and while it runs its per-epoch checkpoints
   (an interrupted point resumes from them; they are deleted once it is done);
@@ -88,7 +88,7 @@ class RunStore:
         return "failed" if (folder / "error.json").is_file() else "pending"
 
     def add(self, key: str, point: Point, code: str) -> None:
-        """Create the point's folder and its ``point.json`` (once; a later sweep sharing the point keeps it)."""
+        """Write the point's ``point.json`` (once; a later sweep sharing the point keeps it)."""
         path = self.folder(key) / "point.json"
         if not path.is_file():
             write_json(path, {"key": key, "chapter": point.chapter, "parameters": point.parameters, "code": code})
