@@ -1,6 +1,7 @@
 """Engines that run many calls of one function: a local process pool, or Ray tasks on a local machine or a cluster.
 
-Both take ``calls``, a list of (name, keyword arguments), and return one :class:`Outcome` per call, in order. An
+Both take ``calls``, a list of (name, keyword arguments) with distinct names, and return one :class:`Outcome` per
+call, in order. An
 exception inside a call becomes a failed outcome (its message and traceback as text), so one failure never stops
 the others. Every call runs with ``threads`` torch threads (and ``OMP_NUM_THREADS`` set to match, for the
 processes it starts, such as notebook kernels): workers x threads must not exceed the cores, because torch's
@@ -96,7 +97,7 @@ def run_local(fn: Callable[..., Any], calls: Calls, *, workers: int | None = Non
     """Run every call in a pool of ``workers`` processes, with one progress bar.
 
     The workers fork from a clean server process that has imported this module and ``fn``'s (multiprocessing's
-    ``forkserver``): they inherit no torch state of the caller, and start in milliseconds after the first pool.
+    ``forkserver``): they inherit no torch state of the caller, and later pools start without importing torch.
 
     ``fn`` must be importable by name (a module-level function). A worker that dies (killed, out of memory) breaks
     the pool: the calls not finished by then come back with ``finished=False``.
