@@ -5,6 +5,7 @@
     pruninglib publish mlp_mnist --prose-only                     # a prose edit: nothing is executed
     pruninglib book --profile quick            # execute every chapter, then build the HTML book
     pruninglib book --no-execute               # build from the executed notebooks committed in book/chapters
+    pruninglib sweep grid.yaml --workers 2     # a grid of experiment runs into the run store (pruninglib.sweeps)
 
 Exit status: 0 done; 2 an input was refused before any work (the message names the parameter, the value and what
 is allowed); 1 a chapter or the book build failed (the message names the chapter and the cell).
@@ -24,6 +25,8 @@ from pruninglib.config import PROFILES, ConfigError
 from pruninglib.data import command as data_command
 from pruninglib.experiments import CHAPTERS
 from pruninglib.notebook import ROOT, ChapterFailed, check_no_errors, publish, run_chapter, update_prose, write_clean
+from pruninglib.sweeps import command as sweep_command
+from pruninglib.sweeps import run_chapters
 from pruninglib.tracking import git_commit
 
 BOOK = ROOT / "book"
@@ -51,11 +54,12 @@ def build(profile: str = "quick", execute: bool = True, build_dir: str | Path | 
     if source.exists():
         shutil.rmtree(source)
     shutil.copytree(BOOK, source, ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints"))
+    # chapters run concurrently, one torch thread each, as many at once as there are cores
+    run_dirs = run_chapters(run_chapter, list(CHAPTERS), profile, ROOT / "runs" / profile) if execute else {}
     for name in CHAPTERS:
         staged = source / "chapters" / f"{name}.ipynb"
         if execute:  # staged as `pruninglib publish` would write it
-            run_dir = run_chapter(name, profile)
-            write_clean(nbformat.read(run_dir / f"{name}.ipynb", as_version=4), staged, name)
+            write_clean(nbformat.read(run_dirs[name] / f"{name}.ipynb", as_version=4), staged, name)
         check_no_errors(nbformat.read(staged, as_version=4), name)
     return build_book(source, build_dir)
 
@@ -132,6 +136,7 @@ def parser() -> argparse.ArgumentParser:
     p_book.add_argument("--no-execute", action="store_true", help="build from the committed executed notebooks")
     p_book.add_argument("--build-dir", default=None, help="default _build/<profile>")
     data_command.add_parser(sub)
+    sweep_command.add_parser(sub)
     return top
 
 
@@ -140,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "data":
         return data_command.handle(args)
     try:
+        if args.command == "sweep":
+            return args.handler(args)
         if args.command == "run":
             out = run_chapter(args.chapter, args.profile, _overrides(args.param), args.out)
             print(f"done: {out / (args.chapter + '.ipynb')} and {out / 'results.json'}")
