@@ -100,7 +100,9 @@ def killed_run_leftovers(tmp: Path, request: pytest.FixtureRequest) -> None:
 
 def failing_chapter(tmp: Path, request: pytest.FixtureRequest) -> None:
     """mlp_mnist as a three-cell chapter: its parameters, an experiment cell that writes results.json and a table
-    into out_dir (as the experiment functions do), then a cell that fails."""
+    into out_dir (as the experiment functions do), then a cell that fails. MNIST must be there: the command line
+    fetches a chapter's data before its notebook starts."""
+    request.getfixturevalue("monkeypatch").setenv("PRUNINGLIB_DATA", str(request.getfixturevalue("mnist_root")))
     nb, _ = read_source("mlp_mnist")
     nb.cells = [next(c for c in nb.cells if "parameters" in tags(c)),
                 new_code_cell("from pathlib import Path\nfrom pruninglib._io import write_json\n"
@@ -262,14 +264,30 @@ CASES = [
     refused("run theory -p scalar_w0 -1e3",
             "parameter 'scalar_w0' = -1000.0 is not allowed: a number in [-100.0, 100.0]"),
     Case("run mlp_mnist -p epochs", 2, "argument -p/--param: expected 2 arguments"),
+    # values without an upper bound, repeated seeds, types: refused at validation, before any work
+    refused("run mlp_mnist -p seeds [0,0]", "parameter 'seeds' = (0, 0) is not allowed: distinct seeds (a repeated "
+            "seed would repeat the same run and resume its checkpoints)"),
+    refused("run covid_cnn -p seeds [0,0]", "parameter 'seeds' = (0, 0) is not allowed: distinct seeds (a repeated "
+            "seed would repeat the same run and resume its checkpoints)"),
+    refused("run mlp_mnist -p seeds [1180591620717411303424]",
+            "parameter 'seeds' = (1180591620717411303424,) is not allowed: integers in [0, 2**63) (seeds)"),
+    refused("run mlp_mnist -p latency_batches [100000000]",
+            "parameter 'latency_batches' = (100000000,) is not allowed: batch sizes up to 21399 (one batch of "
+            "1x28x28 float32 inputs may take at most 64 MiB)"),
+    refused("run mlp_mnist -p data_root 5", "parameter 'data_root' = 5 is not allowed: a folder path (a string; "
+            "empty: $PRUNINGLIB_DATA, then data/ in the repo)"),
+    refused("run mlp_mnist -p lr NaN", "parameter 'lr' = nan is not allowed: a number in (0.0, 10.0]"),
+    refused("run mlp_mnist -p lr -inf", "parameter 'lr' = '-inf' is not allowed: a number in (0.0, 10.0]"),
+    refused("run covid_cnn -p bootstrap 1000000", "parameter 'bootstrap' = 1000000 is not allowed: an integer from "
+            "10 to 100000 (more cost time and memory after all the training)"),
     # one run at a time per folder; a run folder is complete or clearly failed
     Case("run mlp_mnist", 2, "is not allowed: a folder no other run is using; process", setup=held_lock,
          absent=("run/work",)),
-    Case("run mlp_mnist --profile smoke -p data_root {tmp}", 1,
+    Case("run mlp_mnist --profile smoke", 1,
          "pruninglib: failed: chapter mlp_mnist failed in cell 3 (1 / 0): ZeroDivisionError: division by zero",
          setup=failing_chapter, absent=("run/results.json", "run/work/results.json", "run/summary.csv",
                                         "run/mlp_mnist.ipynb", "run/.lock"), present=("run/mlp_mnist.failed.ipynb",)),
-    Case("run mlp_mnist --profile smoke -p data_root {tmp}", 1, "chapter mlp_mnist failed in cell 3",
+    Case("run mlp_mnist --profile smoke", 1, "chapter mlp_mnist failed in cell 3",
          setup=steps(killed_run_leftovers, failing_chapter),
          absent=("run/results.json", "run/.lock", "run/.results.json.0a1b2c3d.tmp",
                  "run/work/.summary.csv.0a1b2c3d.tmp"), present=("run/mlp_mnist.failed.ipynb",)),
