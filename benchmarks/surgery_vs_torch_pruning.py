@@ -5,16 +5,22 @@ Masks: in every coupling's producer a random 50-60% of the filters die (all weig
 gets random statistics and a shift ``beta`` in [-0.5, 1), so most dead channels carry a non-zero constant
 ``relu(BN(0))``. pruninglib's :func:`~pruninglib.surgery.shrink` folds those constants (exact); Torch-Pruning
 removes the same filters from a copy with plain ``nn.Conv2d`` layers and drops the constants (not exact: the record
-holds both nets' largest logit difference to the masked one, and pruninglib's in float64 too). Both shrunk nets
-have the same widths and FLOPs.
+holds both nets' largest logit difference to the masked one, and pruninglib's with the surgery done in float64).
+Both shrunk nets have the same widths and FLOPs.
+
+Three exact ways for a FoldableConv2d to add its folded map are timed on the same shrunk net: ``ours`` (the
+library: the full map added in place), ``out_of_place`` (the library before this benchmark: ``out + map``, a new
+tensor per call) and ``border_band`` (the interior value in the conv's bias, then in-place adds on the first and
+last rows and columns only).
 
 Timing: one torch thread; per repetition every net runs max(3, 30 // batch) forward passes (``no_grad``, eval
 mode) on the same input, the nets in alternating order; a pass is timed in CPU seconds of this process
-(:func:`benchmarks.common.timed`), the fastest pass is the repetition's time. Reported: medians over repetitions,
-and the median (with range) of the per-repetition ratio ours / Torch-Pruning. Target: at most 1.05 at every batch.
+(:func:`benchmarks.common.timed`), the fastest pass is the repetition's time (the pass least slowed by other jobs
+on a shared machine). Reported: medians over repetitions, and the median (with range) of the per-repetition ratio
+to Torch-Pruning's time. Target: ``ours`` at most 1.05 x Torch-Pruning at every batch size.
 
     pip install -e ".[bench]"        # torch-pruning==1.6.1, for this script only
-    python -m benchmarks.surgery_vs_torch_pruning [--reps 7] [--threads 1] [--batches 1 64]
+    python -m benchmarks.surgery_vs_torch_pruning [--reps 15] [--threads 1] [--batches 1 8 64]
 """
 from __future__ import annotations
 
@@ -70,16 +76,37 @@ def plain_convs(model: nn.Module) -> nn.Module:
     return out
 
 
-class BandFoldableConv2d(FoldableConv2d):
-    """The alternative design, timed for comparison: the folded map's interior value in the bias, and only the
-    one-pixel border band corrected (two in-place strided adds). For 3x3 convolutions with padding 1 and stride 1
-    (every padded conv of VGG-16 and the U-Net); exact like FoldableConv2d."""
+def torch_pruning_shrink(model: nn.Module, shape: tuple[int, ...]) -> nn.Module:
+    """The masked ``model``'s dead filters removed by Torch-Pruning (dependency graph, constants dropped)."""
+    import torch_pruning as tp
+
+    dead = dead_nodes(model)
+    out = plain_convs(model).eval()
+    graph = tp.DependencyGraph().build_dependency(out, example_inputs=torch.randn(1, *shape))
+    for c in model.couplings():
+        idxs = dead[c.layer].nonzero().flatten().tolist()
+        graph.get_pruning_group(out.get_submodule(c.producer), tp.prune_conv_out_channels, idxs=idxs).prune()
+    return out
+
+
+class OutOfPlaceFoldableConv2d(FoldableConv2d):
+    """The library's FoldableConv2d before this benchmark: the folded map added as a new tensor."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self._conv_forward(x, self.weight, self.bias)
+        return out + self.correction(x.shape[-2], x.shape[-1], out) if self._folded else out
+
+
+class BorderBandFoldableConv2d(FoldableConv2d):
+    """The folded map's interior value in the conv's bias, then the rest added on the one-pixel border band only
+    (two in-place adds on strided views). For 3x3 convolutions with padding 1 and stride 1 (every padded conv of
+    VGG-16 and the U-Net)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self._folded or min(x.shape[-2:]) < 3:  # maps under 3x3 are all border
             return super().forward(x)
         key = (x.shape[-2], x.shape[-1], x.device, x.dtype)
-        if key not in self._band:  # cached like the full map: bias with the interior value, the band's rest
+        if key not in self._band:  # cached like the full map: the bias with the interior value, the band's rest
             corr = self.correction(x.shape[-2], x.shape[-1], x)
             interior = self.folded_kernel.detach().sum(dim=(1, 2, 3)).to(corr)
             rest = corr - interior[:, None, None]  # zero for an unpadded conv
@@ -97,29 +124,16 @@ class BandFoldableConv2d(FoldableConv2d):
         return out
 
 
-def band_copy(model: nn.Module) -> nn.Module:
-    """A copy of a shrunk ``model`` whose FoldableConv2d layers correct only the border band."""
+def with_layer(model: nn.Module, cls: type[FoldableConv2d]) -> nn.Module:
+    """A copy of a shrunk ``model`` whose FoldableConv2d layers are of class ``cls`` (same state)."""
     out = copy.deepcopy(model)
     for mod in out.modules():
         if type(mod) is FoldableConv2d:
-            if is_padded(mod) and (mod.kernel_size, mod.padding, mod.stride) != ((3, 3), (1, 1), (1, 1)):
-                raise ValueError(f"the band variant covers 3x3 convs with padding 1, stride 1, not {mod}")
-            mod.__class__ = BandFoldableConv2d
-            mod._band = {}
-    return out
-
-
-def torch_pruning_shrink(model: nn.Module, shape: tuple[int, ...]) -> nn.Module:
-    """The masked ``model``'s dead filters removed by Torch-Pruning (dependency graph, constants dropped)."""
-    import torch_pruning as tp
-
-    dead = dead_nodes(model)
-    out = plain_convs(model).eval()
-    graph = tp.DependencyGraph().build_dependency(out, example_inputs=torch.randn(1, *shape))
-    for c in model.couplings():
-        idxs = dead[c.layer].nonzero().flatten().tolist()
-        graph.get_pruning_group(out.get_submodule(c.producer), tp.prune_conv_out_channels, idxs=idxs).prune()
-    return out
+            if (cls is BorderBandFoldableConv2d and is_padded(mod)
+                    and (mod.kernel_size, mod.padding, mod.stride) != ((3, 3), (1, 1), (1, 1))):
+                raise ValueError(f"the border-band variant covers 3x3 convs with padding 1, stride 1, not {mod}")
+            mod.__class__, mod._band = cls, {}
+    return out.eval()
 
 
 @torch.no_grad()
@@ -129,8 +143,7 @@ def max_diff(a: nn.Module, b: nn.Module, x: torch.Tensor) -> float:
 
 @torch.no_grad()
 def forward_ms(model: nn.Module, x: torch.Tensor, repeats: int) -> float:
-    """CPU milliseconds of the fastest of ``repeats`` forward passes (after one warm-up pass): on a machine shared
-    with other jobs, the pass least slowed by their use of the caches and cores."""
+    """CPU milliseconds of the fastest of ``repeats`` forward passes (after one warm-up pass)."""
     model(x)
     return min(timed(lambda: model(x)) for _ in range(repeats)) * 1e3
 
@@ -143,13 +156,14 @@ def measure(name: str, batches: tuple[int, ...], reps: int, seed: int) -> dict:
     kill_filters(masked, torch.Generator().manual_seed(seed))
     masked.eval()
     ours, peer = shrink(masked).eval(), torch_pruning_shrink(masked, shape)
-    band = band_copy(ours).eval()
+    nets = {"dense": masked, "ours": ours, "out_of_place": with_layer(ours, OutOfPlaceFoldableConv2d),
+            "border_band": with_layer(ours, BorderBandFoldableConv2d), "torch_pruning": peer}
     masked64 = copy.deepcopy(masked).double()  # surgery in float64: the proof that the function is kept
     x = torch.randn(4, *shape, generator=torch.Generator().manual_seed(seed))
     widths = [m.out_channels for m in ours.modules() if isinstance(m, nn.Conv2d)]
-    same = widths == [m.out_channels for m in peer.modules() if isinstance(m, nn.Conv2d)]
     flops = count_flops(masked, shape)
-    out: dict = {"description": description, "same_widths": same,
+    out: dict = {"description": description,
+                 "same_widths": widths == [m.out_channels for m in peer.modules() if isinstance(m, nn.Conv2d)],
                  "filters": {"dense": sum(m.out_channels for m in masked.modules() if isinstance(m, nn.Conv2d)),
                              "shrunk": sum(widths)},
                  "params": {"dense": count_params(masked)["params"], "ours": count_params(ours)["params"],
@@ -157,33 +171,30 @@ def measure(name: str, batches: tuple[int, ...], reps: int, seed: int) -> dict:
                  "flops_ratio": {"ours": round(flops / count_flops(ours, shape), 3),
                                  "torch_pruning": round(flops / count_flops(peer, shape), 3)},
                  "max_abs_diff_to_masked": {"ours_float64": max_diff(masked64, shrink(masked64).eval(), x.double()),
-                                            "ours_float32": max_diff(masked, ours, x),
-                                            "ours_band_float32": max_diff(masked, band, x),
-                                            "torch_pruning_float32": max_diff(masked, peer, x)},
+                                            **{f"{n}_float32": max_diff(masked, m, x) for n, m in nets.items()
+                                               if n != "dense"}},
                  "max_abs_logit": float(masked(x).detach().abs().max()),
                  "batches": {}}
     for b in batches:
         xb = torch.randn(b, *shape, generator=torch.Generator().manual_seed(b))
         repeats = max(3, 30 // b)
-        t = interleaved({n: (lambda m=m: forward_ms(m, xb, repeats))
-                         for n, m in (("dense", masked), ("ours", ours), ("ours_band", band),
-                                      ("torch_pruning", peer))}, reps)
-        ratios = sorted(a / p for a, p in zip(t["ours"], t["torch_pruning"]))
-        out["batches"][f"batch_{b}"] = {
-            **{f"{n}_ms": round(statistics.median(v), 3) for n, v in t.items()},
-            "ours_over_torch_pruning": round(median_ratio(t["ours"], t["torch_pruning"]), 3),
-            "ours_over_torch_pruning_range": [round(ratios[0], 3), round(ratios[-1], 3)],
-            "ours_band_over_torch_pruning": round(median_ratio(t["ours_band"], t["torch_pruning"]), 3),
-            "speedup_ours": round(median_ratio(t["dense"], t["ours"]), 3)}
+        t = interleaved({n: (lambda m=m: forward_ms(m, xb, repeats)) for n, m in nets.items()}, reps)
+        row: dict = {f"{n}_ms": round(statistics.median(v), 3) for n, v in t.items()}
+        for n in ("ours", "out_of_place", "border_band"):
+            ratios = sorted(a / p for a, p in zip(t[n], t["torch_pruning"]))
+            row[f"{n}_over_torch_pruning"] = round(median_ratio(t[n], t["torch_pruning"]), 3)
+            row[f"{n}_over_torch_pruning_range"] = [round(ratios[0], 3), round(ratios[-1], 3)]
+        row["speedup_ours"] = round(median_ratio(t["dense"], t["ours"]), 3)
+        out["batches"][f"batch_{b}"] = row
     out["target_met"] = all(r["ours_over_torch_pruning"] <= TARGET for r in out["batches"].values())
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--models", nargs="+", default=list(ARCHITECTURES), choices=list(ARCHITECTURES))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -192,17 +203,15 @@ def main() -> None:
     for name in args.models:
         res = measure(name, tuple(args.batches), args.reps, args.seed)
         record["architectures"][name] = res
-        diffs = res["max_abs_diff_to_masked"]
+        diffs = ", ".join(f"{k} {v:.2e}" for k, v in res["max_abs_diff_to_masked"].items())
         print(f"{name}: {res['filters']['dense']} -> {res['filters']['shrunk']} filters, same widths as "
               f"Torch-Pruning: {res['same_widths']}; FLOPs ratio {res['flops_ratio']}; max |masked - shrunk|: "
-              f"ours {diffs['ours_float32']:.2e} (float64 {diffs['ours_float64']:.2e}, border band "
-              f"{diffs['ours_band_float32']:.2e}), Torch-Pruning "
-              f"{diffs['torch_pruning_float32']:.2e}; largest |logit| {res['max_abs_logit']:.2f}")
+              f"{diffs}; largest |logit| {res['max_abs_logit']:.2f}")
         for b, r in res["batches"].items():
-            print(f"  {b}: dense {r['dense_ms']} ms, ours {r['ours_ms']} ms, Torch-Pruning {r['torch_pruning_ms']} ms;"
-                  f" ours / Torch-Pruning {r['ours_over_torch_pruning']} (range {r['ours_over_torch_pruning_range']}),"
-                  f" speedup over dense {r['speedup_ours']}x; border-band variant {r['ours_band_ms']} ms, "
-                  f"{r['ours_band_over_torch_pruning']} x Torch-Pruning")
+            print(f"  {b}: dense {r['dense_ms']} ms, Torch-Pruning {r['torch_pruning_ms']} ms, speedup of ours over "
+                  f"dense {r['speedup_ours']}x; x Torch-Pruning (median, range): " + "; ".join(
+                      f"{n} {r[f'{n}_ms']} ms {r[f'{n}_over_torch_pruning']} {r[f'{n}_over_torch_pruning_range']}"
+                      for n in ("ours", "out_of_place", "border_band")))
         print(f"{name}: target (ours <= {TARGET} x Torch-Pruning at every batch) "
               f"{'met' if res['target_met'] else 'MISSED'}")
     print("saved", save(f"surgery_vs_torch_pruning_threads{args.threads}", record))

@@ -47,10 +47,7 @@ def shrink(model: nn.Module, dead: dict[str, torch.Tensor] | None = None) -> nn.
     for c in new.couplings():
         producer = new.get_submodule(c.producer)
         keep = units_to_keep(producer, dead[c.layer])
-        try:
-            shrunk, value = rule_for(OUT_RULES, producer, c.producer, "producer")(producer, keep)
-        except InexactShrinkError as exc:
-            raise InexactShrinkError(f"coupling {c.layer!r}, producer {c.producer!r}: {exc}") from exc
+        shrunk, value = rule_for(OUT_RULES, producer, c.producer, "producer")(producer, keep)
         new.set_submodule(c.producer, shrunk)
         if c.norm is not None:
             norm = new.get_submodule(c.norm)
