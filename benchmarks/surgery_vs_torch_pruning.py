@@ -11,7 +11,8 @@ Both shrunk nets have the same widths and FLOPs.
 Three exact ways for a FoldableConv2d to add its folded map are timed on the same shrunk net: ``ours`` (the
 library: the full map added in place), ``out_of_place`` (the library before this benchmark: ``out + map``, a new
 tensor per call) and ``border_band`` (the interior value in the conv's bias, then in-place adds on the first and
-last rows and columns only).
+last rows and columns only); ``ours_without_map`` (our net with plain convolutions, inexact) is the control that
+shows what the maps cost.
 
 Timing: one torch thread; per repetition every net runs max(3, 30 // batch) forward passes (``no_grad``, eval
 mode) on the same input, the nets in alternating order; a pass is timed in CPU seconds of this process
@@ -157,7 +158,8 @@ def measure(name: str, batches: tuple[int, ...], reps: int, seed: int) -> dict:
     masked.eval()
     ours, peer = shrink(masked).eval(), torch_pruning_shrink(masked, shape)
     nets = {"dense": masked, "ours": ours, "out_of_place": with_layer(ours, OutOfPlaceFoldableConv2d),
-            "border_band": with_layer(ours, BorderBandFoldableConv2d), "torch_pruning": peer}
+            "border_band": with_layer(ours, BorderBandFoldableConv2d), "torch_pruning": peer,
+            "ours_without_map": plain_convs(ours).eval()}  # the control: inexact, the rest of our net
     masked64 = copy.deepcopy(masked).double()  # surgery in float64: the proof that the function is kept
     x = torch.randn(4, *shape, generator=torch.Generator().manual_seed(seed))
     widths = [m.out_channels for m in ours.modules() if isinstance(m, nn.Conv2d)]
@@ -174,13 +176,16 @@ def measure(name: str, batches: tuple[int, ...], reps: int, seed: int) -> dict:
                                             **{f"{n}_float32": max_diff(masked, m, x) for n, m in nets.items()
                                                if n != "dense"}},
                  "max_abs_logit": float(masked(x).detach().abs().max()),
+                 "folded_convs": sum(1 for m in ours.modules() if isinstance(m, FoldableConv2d) and m._folded),
+                 "map_bytes": sum(c.numel() * c.element_size() for m in ours.modules()
+                                  if isinstance(m, FoldableConv2d) for c in m._cache.values()),  # maps of x's size
                  "batches": {}}
     for b in batches:
         xb = torch.randn(b, *shape, generator=torch.Generator().manual_seed(b))
         repeats = max(3, 30 // b)
         t = interleaved({n: (lambda m=m: forward_ms(m, xb, repeats)) for n, m in nets.items()}, reps)
         row: dict = {f"{n}_ms": round(statistics.median(v), 3) for n, v in t.items()}
-        for n in ("ours", "out_of_place", "border_band"):
+        for n in ("ours", "out_of_place", "border_band", "ours_without_map"):
             ratios = sorted(a / p for a, p in zip(t[n], t["torch_pruning"]))
             row[f"{n}_over_torch_pruning"] = round(median_ratio(t[n], t["torch_pruning"]), 3)
             row[f"{n}_over_torch_pruning_range"] = [round(ratios[0], 3), round(ratios[-1], 3)]
@@ -206,12 +211,13 @@ def main() -> None:
         diffs = ", ".join(f"{k} {v:.2e}" for k, v in res["max_abs_diff_to_masked"].items())
         print(f"{name}: {res['filters']['dense']} -> {res['filters']['shrunk']} filters, same widths as "
               f"Torch-Pruning: {res['same_widths']}; FLOPs ratio {res['flops_ratio']}; max |masked - shrunk|: "
-              f"{diffs}; largest |logit| {res['max_abs_logit']:.2f}")
+              f"{diffs}; largest |logit| {res['max_abs_logit']:.2f}; {res['folded_convs']} convs add a map, "
+              f"{res['map_bytes'] / 2**20:.2f} MiB of maps")
         for b, r in res["batches"].items():
             print(f"  {b}: dense {r['dense_ms']} ms, Torch-Pruning {r['torch_pruning_ms']} ms, speedup of ours over "
                   f"dense {r['speedup_ours']}x; x Torch-Pruning (median, range): " + "; ".join(
                       f"{n} {r[f'{n}_ms']} ms {r[f'{n}_over_torch_pruning']} {r[f'{n}_over_torch_pruning_range']}"
-                      for n in ("ours", "out_of_place", "border_band")))
+                      for n in ("ours", "out_of_place", "border_band", "ours_without_map")))
         print(f"{name}: target (ours <= {TARGET} x Torch-Pruning at every batch) "
               f"{'met' if res['target_met'] else 'MISSED'}")
     print("saved", save(f"surgery_vs_torch_pruning_threads{args.threads}", record))
