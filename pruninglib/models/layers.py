@@ -14,10 +14,10 @@ when kernel row ``a`` of output row ``i`` falls inside the image (not on padding
 other; the map is computed once per input size, device and dtype (element-wise, so FLOP counters see only the
 convolution) and cached.
 
-Speed: the map is added IN PLACE to the convolution's fresh output, one pass over it. Adding only a border band
-(the interior constant folded into the bias) was measured slower on CPU (benchmarks/README.md, section 3): the left
-and right columns of an (N, C, H, W) map touch every row's cache lines, and strided ops cost more per element than
-one contiguous pass; a new output tensor (``out + map``) costs an allocation per call on top.
+Speed (benchmarks/README.md, section 3): the map is added IN PLACE to the convolution's fresh output, one
+element-wise pass and no new tensor. Folding the interior value into the bias and correcting only the border band
+measured slower on CPU: it takes two strided operations, and the left and right columns of an (N, C, H, W) map
+touch the cache lines of every row anyway.
 """
 from __future__ import annotations
 
