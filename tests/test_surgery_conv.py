@@ -1,13 +1,17 @@
 """Conv + BatchNorm surgery: masked vs shrunk in eval mode on random inputs, random widths and masks; exactness
-of the dead-channel fold (valid convs, a Linear after global pooling) and refusal where it cannot be exact."""
+of the dead-channel fold (valid convs, a Linear after global pooling, FoldableConv2d behind zero padding) and
+refusal where it cannot be exact; rules found by type, subclasses included."""
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from pruninglib.metrics import count_flops
 from pruninglib.models import CNN, Coupling, FoldableConv2d
 from pruninglib.pruning import dead_nodes
-from pruninglib.surgery import InexactShrinkError, shrink
-from test_surgery import kill_random_nodes
+from pruninglib.surgery import InexactShrinkError, UnsupportedLayerError, shrink
+from pruninglib.surgery.rules import shrink_foldable_conv2d_out
+from test_surgery import kill_more_units, kill_random_nodes
 
 
 def random_cnn(seed: int) -> CNN:
@@ -22,7 +26,11 @@ def random_cnn(seed: int) -> CNN:
             for conv in model.convs:
                 if conv.bias is not None:
                     nn.init.normal_(conv.bias)
-    return kill_random_nodes(model, seed, p_dead=float(torch.rand(1, generator=g)))
+    model = kill_random_nodes(model, seed, p_dead=float(torch.rand(1, generator=g)))
+    if seed % 4 == 0:  # every filter of one block dead
+        with torch.no_grad():
+            model.convs[seed % blocks].weight.zero_()
+    return model
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -37,6 +45,10 @@ def test_conv_bn_shrunk_equals_masked_on_random_masks(seed):
     assert diff <= 1e-4, diff
     removed = [int(d.sum()) for d in dead_nodes(model).values()]
     assert list(small.channels) == [max(c - r, 1) for c, r in zip(model.channels, removed)]  # a conv keeps >= 1
+    kill_more_units(small, seed)  # a second shrink after more filters die
+    twice = shrink(small).eval()
+    with torch.no_grad():
+        assert float((small(x) - twice(x)).abs().max()) <= 1e-4
 
 
 def test_dead_channel_constant_is_relu_of_bn_of_bias():
@@ -168,3 +180,101 @@ def test_foldable_conv_folds_accumulate_over_repeated_surgery_and_survive_save_l
     fresh.load_state_dict(torch.load(tmp_path / "sd.pt", weights_only=True))
     with torch.no_grad():
         assert torch.equal(fresh.eval()(x), twice(x))
+
+
+def test_second_shrink_keeps_dead_filters_that_carry_a_folded_border_map():
+    """c2 absorbed c1's dead constants; when c2's own filters die later they are NOT constant at the border (the
+    folded map differs there), so surgery keeps them; the function is kept exactly (float64)."""
+    g = torch.Generator().manual_seed(1)
+    net = FoldableNet()
+    _randomize_bn(net, g)
+    with torch.no_grad():
+        net.n1.bias.fill_(1.0)
+        net.c1.weight[[0, 3]] = 0
+    net = net.double().eval()
+    once = shrink(net).eval()
+    with torch.no_grad():
+        once.c2.weight[[1, 4]] = 0
+    assert bool((once.c2.folded_kernel[[1, 4]] != 0).any(dim=(1, 2, 3)).all())
+    twice = shrink(once).eval()
+    assert twice.c2.out_channels == 5  # kept: not constant
+    x = torch.randn(2, 2, 10, 11, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        assert float((once(x) - twice(x)).abs().max()) <= 1e-12
+    with pytest.raises(InexactShrinkError, match=r"filters \[1, 4\].*not constant"):
+        shrink_foldable_conv2d_out(once.c2, torch.tensor([True, False, True, True, False]))
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # PyTorch's note on its own speed
+@pytest.mark.parametrize("kernel, stride, padding, dilation, size", [
+    (3, 1, 1, 1, (7, 9)), (3, 2, 1, 1, (8, 7)), (3, 1, 2, 2, (9, 9)), ((3, 5), (2, 1), (1, 2), 1, (10, 6)),
+    (3, 1, "same", 2, (6, 7)), ((2, 4), 1, "same", 1, (5, 8)), (3, 1, "valid", 1, (5, 6)), (1, 1, 0, 1, (4, 4))])
+def test_folded_correction_equals_a_convolution_of_ones(kernel, stride, padding, dilation, size):
+    """The trusted reference: the folded map is conv2d(ones, folded_kernel) with the layer's geometry."""
+    g = torch.Generator().manual_seed(0)
+    conv = FoldableConv2d(3, 4, kernel, stride=stride, padding=padding, dilation=dilation, dtype=torch.float64)
+    conv.fold_constants(torch.randn(4, 2, *conv.kernel_size, generator=g, dtype=torch.float64),
+                        torch.rand(2, generator=g, dtype=torch.float64))
+    ones = torch.ones(1, 1, *size, dtype=torch.float64)
+    expected = F.conv2d(ones, conv.folded_kernel, None, conv.stride, conv.padding, conv.dilation)
+    assert torch.allclose(conv.correction(*size, ones), expected, rtol=0, atol=1e-12)
+    x = torch.randn(2, 3, *size, generator=g, dtype=torch.float64)
+    plain = F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation)
+    with torch.no_grad():
+        assert torch.allclose(conv(x), plain + expected, rtol=0, atol=1e-12)
+
+
+def test_folded_conv_counts_the_flops_of_its_convolution_only_and_trains():
+    """The folded map is built element-wise and added in place: FLOP counters see the same convolution as an
+    unfolded layer, and autograd still works through the in-place add (the map is a constant)."""
+    conv = FoldableConv2d(3, 4, 3, padding=1)
+    before = count_flops(conv, (3, 8, 8))
+    conv.fold_constants(torch.randn(4, 2, 3, 3), torch.rand(2) + 0.5)
+    assert count_flops(conv, (3, 8, 8)) == before
+    x = torch.randn(2, 3, 8, 8)
+    conv(x).square().sum().backward()
+    reference = conv.weight.detach().requires_grad_()
+    (F.conv2d(x, reference, conv.bias.detach(), 1, 1) + conv.correction(8, 8, x)).square().sum().backward()
+    assert torch.allclose(conv.weight.grad, reference.grad, atol=1e-5)
+
+
+class ValidConv(nn.Conv2d):
+    """A user's subclass of nn.Conv2d: surgery finds the Conv2d rules by isinstance and keeps the subclass."""
+
+
+class SubclassNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1, self.n1, self.c2 = ValidConv(1, 4, 3, bias=False), nn.BatchNorm2d(4), ValidConv(4, 2, 3)
+
+    def forward(self, x):
+        return self.c2(torch.relu(self.n1(self.c1(x))))
+
+    def spec(self):
+        return {"name": "subclass", "kwargs": {}}
+
+    def prunable(self):
+        return {"c1.weight": self.c1.weight}
+
+    def couplings(self):
+        return [Coupling("block 1", "c1", ("c2",), norm="n1")]
+
+
+def test_rules_are_found_by_type_so_a_conv2d_subclass_is_shrunk():
+    net = SubclassNet()
+    _randomize_bn(net, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        net.c1.weight[[0, 2]] = 0
+    net.eval()
+    small = shrink(net).eval()
+    assert type(small.c1) is ValidConv and type(small.c2) is ValidConv and small.c1.out_channels == 2
+    x = torch.randn(2, 1, 9, 9)
+    with torch.no_grad():
+        assert float((net(x) - small(x)).abs().max()) <= 1e-5
+
+
+def test_a_layer_type_without_rules_is_refused_by_name():
+    net = SubclassNet()
+    net.c2 = nn.ConvTranspose2d(4, 2, 3)
+    with pytest.raises(UnsupportedLayerError, match="consumer 'c2' is a ConvTranspose2d: surgery supports .*Conv2d"):
+        shrink(net.eval())

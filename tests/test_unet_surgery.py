@@ -8,10 +8,11 @@ from pruninglib.models import Coupling, FoldableConv2d
 from pruninglib.models.unet import UNet
 from pruninglib.pruning import dead_nodes, node_summary
 from pruninglib.surgery import InputLayout, shrink
-from test_surgery import kill_random_nodes
+from test_surgery import kill_more_units, kill_random_nodes
 
 
 def random_unet(seed: int) -> UNet:
+    """Random depth, width, BatchNorm on/off and masks; for seed % 4 == 1 every filter of one conv is dead."""
     g = torch.Generator().manual_seed(seed)
     depth = int(torch.randint(1, 4, (1,), generator=g))
     base = int(torch.randint(2, 7, (1,), generator=g))
@@ -22,7 +23,11 @@ def random_unet(seed: int) -> UNet:
         if not bn:  # non-zero biases: dead channels carry relu(bias), often > 0
             for conv in model.convs.values():
                 nn.init.normal_(conv.bias)
-    return kill_random_nodes(model, seed, p_dead=float(0.2 + 0.7 * torch.rand(1, generator=g)))
+    model = kill_random_nodes(model, seed, p_dead=float(0.2 + 0.7 * torch.rand(1, generator=g)))
+    if seed % 4 == 1:
+        with torch.no_grad():
+            model.convs[model.names()[seed % len(model.names())].replace(".", "_")].weight.zero_()
+    return model
 
 
 @pytest.mark.parametrize("seed", range(16))
@@ -39,6 +44,12 @@ def test_unet_shrunk_equals_masked_on_random_masks(seed):
     for name in model.names():
         assert small.width(name) == max(model.width(name) - int(dead[name].sum()), 1)
     assert node_summary(model)["all hidden"]["dead"] > 0
+    if seed % 4 == 1:
+        assert any(bool(d.all()) for d in dead.values())
+    kill_more_units(small, seed)  # a second shrink after more filters die
+    twice = shrink(small).eval()
+    with torch.no_grad():
+        assert float((small(x) - twice(x)).abs().max()) <= 1e-4
 
 
 def test_decoder_input_layout_after_shrink():

@@ -53,6 +53,10 @@ class Prunable(Protocol):
     def couplings(self) -> list[Coupling]: ...
 
 
+class NotPrunableError(TypeError):
+    """A model without ``spec()``, ``prunable()`` and ``couplings()`` (:class:`Prunable`) where one is needed."""
+
+
 def build_model(spec: dict[str, Any]) -> nn.Module:
     """Build a model from ``{"name": ..., "kwargs": {...}}`` via the registry."""
     if not isinstance(spec, dict) or "name" not in spec:
@@ -64,7 +68,9 @@ def save_model(model: nn.Module, path: str) -> str:
     """Save architecture spec plus state dict (atomically); :func:`load_model` rebuilds it without pickled code."""
     from pruninglib._io import atomic_path
 
-    assert isinstance(model, Prunable), f"{type(model).__name__} does not declare spec()"
+    if not isinstance(model, Prunable):
+        raise NotPrunableError(f"model = {type(model).__name__} cannot be saved: it must offer spec(), prunable() "
+                               f"and couplings() (pruninglib.models.base.Prunable)")
     with atomic_path(path) as tmp:
         torch.save({"format": "pruninglib-model/1", "spec": model.spec(),
                     "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, tmp)

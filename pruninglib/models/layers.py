@@ -4,21 +4,46 @@
 (dead) input channel carries one constant ``k_c`` at every position. Inside the image the consumer sees it under
 every kernel tap, so it adds ``k_c * W[o, c].sum()``; at the zero-padded border it sees fewer taps. Worked example:
 a 3x3 kernel of ones on a constant map 2 gives 18 inside, 12 on an edge and 8 at a corner. No bias can express that,
-but the exact contribution of ALL removed channels is one single-channel convolution of an image of ones:
+but the exact contribution of ALL removed channels is what one single-channel convolution of an image of ones with
+``K[o] = sum_c k_c * W[o, c]`` gives, with the layer's own geometry. Written per tap, with ``inside_rows[i, a]`` = 1
+when kernel row ``a`` of output row ``i`` falls inside the image (not on padding), and ``inside_cols`` alike:
 
-    correction = conv2d(ones(1, 1, H, W), K, stride, padding, dilation),   K[o, 0] = sum_c k_c * W[o, c]
+    correction[o, i, j] = sum_{a, b} K[o, a, b] * inside_rows[i, a] * inside_cols[j, b]
 
-with the layer's own geometry, so the border sees exactly the taps it saw before. ``K`` is a buffer
-(``folded_kernel``, zeros until surgery writes it), so a shrunk model saves and loads like any other; the map is
-computed once per input size, device and dtype and cached.
+``K`` is a buffer (``folded_kernel``, zeros until surgery writes it), so a shrunk model saves and loads like any
+other; the map is computed once per input size, device and dtype (element-wise, so FLOP counters see only the
+convolution) and cached.
+
+Speed (benchmarks/README.md, section 3): the map is added IN PLACE to the convolution's fresh output, one
+element-wise pass and no new tensor. Folding the interior value into the bias and correcting only the border band
+measured slower on CPU: it takes two strided operations, and the left and right columns of an (N, C, H, W) map
+touch the cache lines of every row anyway.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+
+def taps_inside(size: int, kernel: int, stride: int, padding: int | str, dilation: int) -> torch.Tensor:
+    """Float (outputs, kernel): 1 where kernel tap ``a`` of output position ``i`` reads the input (index in
+    [0, size)), 0 where it reads zero padding. One spatial dimension of a convolution. Example: size 4, kernel 3,
+    padding 1 gives rows [0, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 0]."""
+    if padding == "same":  # PyTorch pads total d (k - 1), the extra one on the right; stride is 1
+        left, outputs = dilation * (kernel - 1) // 2, size
+    else:
+        left = 0 if padding == "valid" else int(padding)
+        outputs = (size + 2 * left - dilation * (kernel - 1) - 1) // stride + 1
+    index = torch.arange(outputs)[:, None] * stride - left + torch.arange(kernel)[None, :] * dilation
+    return ((index >= 0) & (index < size)).double()
+
+
+def is_padded(conv: nn.Conv2d) -> bool:
+    """Whether some kernel tap of ``conv`` can fall on zero padding (then a constant input is not seen under all
+    taps at the border)."""
+    return conv.padding == "same" or (conv.padding != "valid" and any(p != 0 for p in conv.padding))
 
 
 class FoldableConv2d(nn.Conv2d):
@@ -50,18 +75,25 @@ class FoldableConv2d(nn.Conv2d):
         self._refresh()
 
     def correction(self, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
-        """The folded channels' contribution for an input of size ``height`` x ``width``: (1, out, H', W')."""
+        """The folded channels' contribution for an input of size ``height`` x ``width``: (1, out, H', W'), in
+        ``like``'s device and dtype (computed in ``folded_kernel``'s dtype, then cast)."""
         key = (height, width, like.device, like.dtype)
         if key not in self._cache:
-            ones = torch.ones(1, 1, height, width, device=like.device, dtype=like.dtype)
-            kernel = self.folded_kernel.to(device=like.device, dtype=like.dtype)
-            self._cache[key] = F.conv2d(ones, kernel, None, self.stride, self.padding, self.dilation).detach()
+            kernel = self.folded_kernel.detach()[:, 0]
+            rows, cols = (taps_inside(n, k, s, p, d).to(kernel) for n, k, s, p, d in zip(
+                (height, width), self.kernel_size, self.stride,
+                (self.padding,) * 2 if isinstance(self.padding, str) else self.padding, self.dilation))
+            out = kernel.new_zeros(kernel.shape[0], rows.shape[0], cols.shape[0])
+            for a in range(kernel.shape[1]):
+                for b in range(kernel.shape[2]):
+                    out += kernel[:, a, b, None, None] * (rows[:, a, None] * cols[None, :, b])
+            self._cache[key] = out.unsqueeze(0).to(device=like.device, dtype=like.dtype)
         return self._cache[key]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = super().forward(x)
         if self._folded:
-            out = out + self.correction(x.shape[-2], x.shape[-1], out)
+            out += self.correction(x.shape[-2], x.shape[-1], out)  # in place: conv's backward does not need `out`
         return out
 
     def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> "FoldableConv2d":
