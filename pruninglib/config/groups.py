@@ -187,6 +187,8 @@ class PruningConfig(ConfigBase):
     ramp_end: float = _help("fraction of training at which the target sparsity is reached; the mask is then "
                             "frozen and training goes on", 0.6)
     prune_every: int = _help("stochastic pruning step every N optimizer steps (the paper: every step)", 1)
+    sparsity_scale: float = _help("factor on every target sparsity, the strength of the schedule (0.5 halves each "
+                                  "target); each scaled target must stay below 1", 1.0)
 
     def target_sparsity_layout(self) -> tuple[int, str]:
         """How many target sparsities the chapter's network needs, and how to say so in an error message."""
@@ -206,11 +208,20 @@ class PruningConfig(ConfigBase):
         check(self.ramp_end > self.ramp_start, "ramp_end", self.ramp_end,
               f"a fraction larger than ramp_start = {self.ramp_start}")
         _check_int("prune_every", self.prune_every, 1)
+        _check_float("sparsity_scale", self.sparsity_scale, 0.0, 10.0, low_open=True)
+        top = max(self.target_sparsity, default=0.0)
+        check(self.sparsity_scale * top < 1.0, "sparsity_scale", self.sparsity_scale,
+              f"a factor that keeps every target below 1 (the largest target is {top}: below {1 / top:.4g})"
+              if top > 0 else "a positive factor")
+
+    def scaled_targets(self) -> tuple[float, ...]:
+        """The target sparsities times :attr:`sparsity_scale`."""
+        return tuple(self.sparsity_scale * t for t in self.target_sparsity)
 
 
 @dataclass(frozen=True)
 class MeasurementConfig(ConfigBase):
-    """Latency: the batch sizes at which the forward pass is timed.
+    """What is measured: the batch sizes at which the forward pass is timed, and whether the test split is read.
 
     A batch is drawn at once, so its inputs must fit in memory: one batch of float32 inputs (of the shape
     :meth:`DataConfig.input_shape` of the chapter, which every chapter with latency has) may take at most
@@ -218,8 +229,11 @@ class MeasurementConfig(ConfigBase):
     """
 
     latency_batches: tuple[int, ...] = _help("batch sizes at which latency is measured", (1, 64))
+    evaluate_test: bool = _help("evaluate on the test split; false for tuning and study runs, which then report "
+                                "validation metrics only and never read the test split", True)
 
     def _check_group(self) -> None:
+        _check_bool("evaluate_test", self.evaluate_test)
         _check_positive_ints("latency_batches", self.latency_batches, "a non-empty list of positive integers")
         shape = self.input_shape()  # type: ignore[attr-defined]  # from the chapter's DataConfig
         largest = LATENCY_INPUT_BYTES // (4 * math.prod(shape))

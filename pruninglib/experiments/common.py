@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from pruninglib._io import atomic_path
-from pruninglib.data.tensors import Dataset, Split
+from pruninglib.data.tensors import Split
 from pruninglib.metrics import count_flops, count_params, evaluate, latency
 from pruninglib.pruning.nodes import node_summary
 from pruninglib.surgery import shrink
@@ -53,10 +53,12 @@ class RunRecord:
 def stochastic_pruner(cfg: Any, model: nn.Module, seed: int,
                       final: Sequence[float] | None = None) -> StochasticPruning:
     """Ben-Guigui et al.'s stochastic pruning callback from a chapter config's ``target_sparsity`` (or ``final``,
-    one value per prunable weight), ``ramp_*`` and ``prune_*`` fields; its Bernoulli draws come from a generator
-    seeded ``10_000 + seed`` on the model's device, so a run's masks depend only on its seed."""
+    one value per prunable weight) times ``sparsity_scale``, and its ``ramp_*`` and ``prune_*`` fields; its
+    Bernoulli draws come from a generator seeded ``10_000 + seed`` on the model's device, so a run's masks depend
+    only on its seed."""
     gen = torch.Generator(device=next(model.parameters()).device).manual_seed(10_000 + seed)
-    return StochasticPruning(model, final if final is not None else cfg.target_sparsity, start=cfg.ramp_start,
+    targets = [cfg.sparsity_scale * t for t in (final if final is not None else cfg.target_sparsity)]
+    return StochasticPruning(model, targets, start=cfg.ramp_start,
                              end=cfg.ramp_end, form=cfg.prune_form, scale=cfg.prune_scale, factor=cfg.prune_factor,
                              every=cfg.prune_every, generator=gen)
 
@@ -72,22 +74,23 @@ def model_metrics(model: nn.Module, split: Split, input_shape: tuple[int, ...]) 
     return {**evaluate(model, split), **count_params(model), "flops": count_flops(model, input_shape)}
 
 
-def shrink_and_prove(model: nn.Module, data: Dataset, input_shape: tuple[int, ...]) -> tuple[nn.Module,
-                                                                                              dict[str, Any]]:
-    """Physically remove dead nodes and measure the shrunk net next to the masked one.
+def shrink_and_prove(model: nn.Module, split: Split, input_shape: tuple[int, ...]) -> tuple[nn.Module,
+                                                                                             dict[str, Any]]:
+    """Physically remove dead nodes and measure the shrunk net next to the masked one on ``split`` (the test split
+    of a final run, the validation split of a tuning run).
 
-    The report holds both nets' test metrics, the node summary and the largest difference between their test
-    logits: ``max_abs_diff`` computed in float64, where surgery is exact up to ~1e-12 (the proof that the function
-    is kept, recomputed for every run), and ``max_abs_diff_float32``, the rounding-level difference of the
-    float32 nets, whose matrix products sum in a different order (about 1e-6 relative to the logits).
+    The report holds both nets' metrics, the node summary and the largest difference between their logits:
+    ``max_abs_diff`` computed in float64, where surgery is exact up to ~1e-12 (the proof that the function is kept,
+    recomputed for every run), and ``max_abs_diff_float32``, the rounding-level difference of the float32 nets,
+    whose matrix products sum in a different order (about 1e-6 relative to the logits).
     """
     small = shrink(model).eval()
     model.eval()
-    return small, {"masked": model_metrics(model, data.test, input_shape),
-                   "shrunk": model_metrics(small, data.test, input_shape), "nodes": node_summary(model),
-                   "max_abs_diff": max_logit_difference(model, small, data.test, torch.float64),
-                   "max_abs_diff_float32": max_logit_difference(model, small, data.test, torch.float32),
-                   "max_abs_logit": max_logit_difference(model, None, data.test, torch.float32)}
+    return small, {"masked": model_metrics(model, split, input_shape),
+                   "shrunk": model_metrics(small, split, input_shape), "nodes": node_summary(model),
+                   "max_abs_diff": max_logit_difference(model, small, split, torch.float64),
+                   "max_abs_diff_float32": max_logit_difference(model, small, split, torch.float32),
+                   "max_abs_logit": max_logit_difference(model, None, split, torch.float32)}
 
 
 @torch.no_grad()

@@ -214,7 +214,7 @@ class ComparisonExperiment(Experiment):
     def measure(self, cfg: ComparisonConfig, data: Harnesses, key: RunKey, trained: Trained,
                 ctx: Context) -> Measured:
         h, model = data.harnesses[str(key.setting)], trained.model
-        small, report = shrink_and_prove(model, h.data, h.input_shape)
+        small, report = shrink_and_prove(model, h.data.test, h.input_shape)
         m, s, nodes = report["masked"], report["shrunk"], report["nodes"]
         return Measured({"val_accuracy": evaluate(model, h.data.val)["accuracy"], "test_accuracy": m["accuracy"],
                          "shrunk_test_accuracy": s["accuracy"], "nodes_removed": nodes["all hidden"]["fraction_dead"],

@@ -77,7 +77,7 @@ class MLPExperiment(Experiment):
             report = {"masked": model_metrics(model, data.test, INPUT_SHAPE), "nodes": node_summary(model)}
             report.update(shrunk=report["masked"], max_abs_diff=0.0, max_abs_diff_float32=0.0, max_abs_logit=0.0)
         else:
-            small, report = shrink_and_prove(model, data, INPUT_SHAPE)
+            small, report = shrink_and_prove(model, data.test, INPUT_SHAPE)
         m, s = report["masked"], report["shrunk"]
         row = {"val_accuracy": next(r["value"] for r in reversed(trained.dynamics)
                                     if r["split"] == "val" and r["metric"] == "accuracy"),

@@ -90,7 +90,7 @@ class RelevanceExperiment(Experiment):
                "crops": sum(r["cropped"] for r in trained.tables.get("crops", []))}
         if key.variant != "relevance":
             return Measured(row)
-        small, report = shrink_and_prove(model, data, INPUT_SHAPE)
+        small, report = shrink_and_prove(model, data.test, INPUT_SHAPE)
         row.update(shrunk_test_accuracy=report["shrunk"]["accuracy"], shrunk_params=report["shrunk"]["params"],
                    shrunk_flops=report["shrunk"]["flops"], flops=m["flops"], max_abs_diff=report["max_abs_diff"],
                    nodes_removed=report["nodes"]["all hidden"]["fraction_dead"])

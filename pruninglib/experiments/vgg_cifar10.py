@@ -223,7 +223,7 @@ class VGGExperiment(Experiment):
             small, report = None, {"masked": m, "shrunk": m, "nodes": node_summary(model), "max_abs_diff": 0.0,
                                    "max_abs_diff_float32": 0.0, "max_abs_logit": 0.0}
         else:
-            small, report = shrink_and_prove(model, data.data, INPUT_SHAPE)
+            small, report = shrink_and_prove(model, data.data.test, INPUT_SHAPE)
         m, s, nodes = report["masked"], report["shrunk"], report["nodes"]
         row = {"test_accuracy": m["accuracy"], "shrunk_test_accuracy": s["accuracy"],
                "filters_removed": nodes["all hidden"]["fraction_dead"],
