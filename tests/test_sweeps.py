@@ -13,12 +13,13 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
 from pruninglib.cli import main
 from pruninglib.experiments import CHAPTERS
-from pruninglib.sweeps import RunStore, collect, load_sweep, plan, run_sweep
+from pruninglib.sweeps import RunStore, collect, export, load_records, load_sweep, plan, run_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 GRID = """\
@@ -33,9 +34,11 @@ axes:
 
 
 def records(folder: Path) -> dict:
-    """What must not change between engines: the runs rows and every table (gzip headers hold a time stamp)."""
-    return {"runs": json.loads((folder / "results.json").read_text())["runs"],
-            "summary": (folder / "summary.csv").read_text(),
+    """What must not change between engines: the runs rows and every table, without the runs' training times
+    (gzip headers hold a time stamp too)."""
+    runs = json.loads((folder / "results.json").read_text())["runs"]
+    return {"runs": [{k: v for k, v in r.items() if k != "train_s"} for r in runs],
+            "summary": pd.read_csv(folder / "summary.csv").drop(columns="train_s").to_csv(float_format="%.17g"),
             "dynamics": gzip.decompress((folder / "dynamics.csv.gz").read_bytes()).decode()}
 
 
@@ -92,6 +95,19 @@ def test_collect_gives_one_row_per_point_run_and_metric(grid, local_sweep):
     assert list(frame.columns) == ["point", "chapter", "lambda_l2", "variant", "seed", "metric", "value"]
     assert len(frame) == 4 * 2 * len(metrics)  # points x runs (dense, l2) x metrics
     assert sorted(frame["lambda_l2"].unique()) == [1e-3, 1e-2] and sorted(frame["seed"].unique()) == [0, 1]
+
+
+def test_an_exported_record_reads_back_as_collect_and_refuses_an_edited_grid(grid, local_sweep, tmp_path):
+    store, _ = local_sweep
+    record = export(grid, tmp_path / "record.json", store)
+    assert load_records(record, grid).equals(collect(grid, store=store.root))
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(grid.read_text().replace("1e-2]", "2e-2]"))
+    with pytest.raises(ValueError, match="exported from another version of"):
+        load_records(record, edited)
+    with pytest.raises(ValueError, match="2 of 4 points are not done"):  # the 1e-3 points are shared
+        export(edited, tmp_path / "never.json", store)
+    assert not (tmp_path / "never.json").exists()
 
 
 def test_ray_engine_gives_the_same_records(grid, one_by_one, tmp_path):

@@ -42,17 +42,25 @@ def collect(source: Sweep | str | Path, store: RunStore | str | Path | None = No
         names = sorted({n for d in described.values() for n in d} - {"seeds"})  # the runs carry their seed
         varying = [n for n in names if len({json.dumps(d.get(n), sort_keys=True) for d in described.values()}) > 1]
         points = [(k, {n: described[k].get(n) for n in varying}) for k in done]
-    rows = []
+    entries = []
     for key, axes in points:
         record = run_store.results(key)
         if not isinstance(record.get("runs"), list):
             raise ValueError(f"{run_store.folder(key) / 'results.json'} has no 'runs' list of per-run rows "
                              "(schema pruninglib-results/1); re-run the point with this version of pruninglib")
+        entries.append((key, record.get("chapter"), axes, record["runs"]))
+    return frame_of(entries)
+
+
+def frame_of(entries: Sequence[tuple[str, Any, dict[str, Any], list[dict[str, Any]]]]) -> pd.DataFrame:
+    """The tidy frame of (point key, chapter, axes, runs rows) entries: one row per point, run and metric."""
+    rows = []
+    for key, chapter, axes, runs in entries:
         axes = {n: tuple(v) if isinstance(v, list) else v for n, v in axes.items()}  # hashable, for groupby
-        for run in record["runs"]:
+        for run in runs:
             ids = {k: v for k, v in run.items() if k in ID_KEYS or not _is_number(v)}
-            rows += [{"point": key, "chapter": record.get("chapter"), **axes, **ids, "metric": metric,
-                      "value": float(value)} for metric, value in run.items() if metric not in ids]
+            rows += [{"point": key, "chapter": chapter, **axes, **ids, "metric": metric, "value": float(value)}
+                     for metric, value in run.items() if metric not in ids]
     return pd.DataFrame(rows, columns=None if rows else ["point", "chapter", "metric", "value"])
 
 

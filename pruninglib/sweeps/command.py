@@ -3,11 +3,13 @@
     pruninglib sweep grid.yaml                      # local engine, one worker per core, one torch thread each
     pruninglib sweep grid.yaml --dry-run            # the plan only
     pruninglib sweep grid.yaml --engine ray --gpus 0.25 --address auto
+    pruninglib sweep grid.yaml --export book/records/grid.json   # when every point is done: the committed record
 """
 from __future__ import annotations
 
 import argparse
 
+from pruninglib.sweeps.records import export
 from pruninglib.sweeps.run import ENGINES, Plan, SweepReport, check_engine, plan, run_sweep
 from pruninglib.sweeps.spec import load_sweep
 from pruninglib.sweeps.store import ENV_STORE, RunStore
@@ -27,6 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--address", default=None, help="ray engine: address of a running cluster (default: start one)")
     p.add_argument("--retry-failed", action="store_true", help="run failed points again")
     p.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    p.add_argument("--export", default=None, metavar="PATH",
+                   help="after the run, write the sweep's record (every point's runs and provenance) to PATH")
     p.set_defaults(handler=handle)
 
 
@@ -47,7 +51,10 @@ def handle(args: argparse.Namespace) -> int:
               "the same command runs the rest")
         return 130
     print(conclude(report))
-    return 0 if report.count("done") == len(report.states) else 1
+    complete = report.count("done") == len(report.states)
+    if complete and args.export:
+        print(f"record: {export(sweep, args.export, before.store)}")
+    return 0 if complete else 1
 
 
 def describe(p: Plan, workers: int | None, retry_failed: bool) -> str:

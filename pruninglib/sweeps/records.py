@@ -1,0 +1,72 @@
+"""Sweep records: a finished sweep exported from the (git-ignored) run store into one committed JSON file.
+
+A chapter whose figures come from a sweep reads them from its record, so a published chapter does not have to
+re-train every point, and every number it shows still traces to a point of the store: the record keeps, per point,
+its key, the code version and git commit it ran under, the hardware, its wall time and its ``runs`` rows. The
+record also keeps the SHA-256 of the sweep file, so an edited grid no longer matches its record.
+
+    pruninglib sweep grids/mlp_study_paper.yaml --export book/records/mlp_study_paper.json
+    frame = load_records("book/records/mlp_study_paper.json", "grids/mlp_study_paper.yaml")  # as collect()
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pruninglib._io import write_json
+from pruninglib.sweeps.collect import frame_of
+from pruninglib.sweeps.run import plan
+from pruninglib.sweeps.spec import SEED, Sweep, load_sweep
+from pruninglib.sweeps.store import RunStore
+
+SCHEMA = "pruninglib-sweep-records/1"
+
+
+def grid_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def export(sweep: Sweep | str | Path, path: str | Path, store: RunStore | str | Path | None = None) -> Path:
+    """Write the record of ``sweep`` (every point must be done in ``store``) to ``path``, atomically.
+
+    Raises ValueError naming the unfinished points' count when the sweep is not complete.
+    """
+    sweep = sweep if isinstance(sweep, Sweep) else load_sweep(sweep)
+    run_store = store if isinstance(store, RunStore) else RunStore(store)
+    p = plan(sweep, run_store)
+    missing = [k for k in p.keys if p.states[k] != "done"]
+    if missing:
+        raise ValueError(f"sweep {sweep.path}: {len(missing)} of {len(p.keys)} points are not done in "
+                         f"{run_store.root}; run `pruninglib sweep {sweep.path}` first")
+    points = []
+    for key, point in zip(p.keys, sweep.points):
+        r = run_store.results(key)
+        points.append({"key": key, "values": {n: v for n, v in point.values.items() if n != SEED},
+                       "code": run_store.point(key)["code"], "git": r["git"], "hardware": r["hardware"]["summary"],
+                       "started_utc": r["started_utc"], "wall_time_s": r["wall_time_s"], "chapter": r["chapter"],
+                       "runs": r["runs"]})
+    return write_json(path, {"schema": SCHEMA, "grid": str(sweep.path), "grid_sha256": grid_sha256(sweep.path),
+                             "chapter": sweep.chapter, "profile": sweep.profile, "points": points})
+
+
+def read_records(path: str | Path, grid: str | Path) -> dict[str, Any]:
+    """The record at ``path``, checked against the sweep file ``grid`` it was exported from (ValueError naming
+    both when the grid changed since, or the record is not one)."""
+    record = json.loads(Path(path).read_text())
+    if record.get("schema") != SCHEMA:
+        raise ValueError(f"{path} is not a sweep record (expected schema {SCHEMA!r})")
+    if record["grid_sha256"] != grid_sha256(grid):
+        raise ValueError(f"{path} was exported from another version of {grid}: run `pruninglib sweep {grid} "
+                         f"--export {path}` again")
+    return record
+
+
+def load_records(path: str | Path, grid: str | Path) -> pd.DataFrame:
+    """The record's points as :func:`~pruninglib.sweeps.collect.collect` returns a sweep's: one row per point, run
+    and metric, with the axes as columns."""
+    record = read_records(path, grid)
+    return frame_of([(p["key"], p["chapter"], p["values"], p["runs"]) for p in record["points"]])
