@@ -145,7 +145,11 @@ class RegularizerConfig(ConfigBase):
 
 @dataclass(frozen=True)
 class VariantsConfig(RegularizerConfig):
-    """The pruned runs, one per regularizer, the headline among them, and the dense baseline's weight decay."""
+    """The pruned runs, one per regularizer, the headline among them, and the dense baseline's weight decay.
+    ``allowed_variants`` and ``pruned_variants`` are the chapter's vocabulary (a chapter may add controls)."""
+
+    allowed_variants: ClassVar[tuple[str, ...]] = REGULARIZERS
+    pruned_variants: ClassVar[tuple[str, ...]] = REGULARIZERS
 
     variants: tuple[str, ...] = _help(
         "pruned runs to make, by regularizer: any of 'l2', 'l1', 'none' (a dense baseline always runs)", ("l2",))
@@ -154,10 +158,11 @@ class VariantsConfig(RegularizerConfig):
     dense_weight_decay: float = _help("weight decay of the dense baseline", 5e-4)
 
     def _check_group(self) -> None:
-        _check_names("variants", self.variants, REGULARIZERS)
+        _check_names("variants", self.variants, self.allowed_variants)
         for name in ("dense_weight_decay", "reg_after_ramp"):
             _check_float(name, getattr(self, name), 0.0, 1.0)
-        check(self.chosen in self.variants, "chosen", self.chosen, f"one of the variants {self.variants}")
+        pruned = tuple(v for v in self.variants if v in self.pruned_variants)
+        check(self.chosen in pruned or not pruned, "chosen", self.chosen, f"one of the pruned variants {pruned}")
 
 
 @dataclass(frozen=True)
