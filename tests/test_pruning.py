@@ -262,3 +262,10 @@ def test_stochastic_pruning_resumed_from_its_state_dict_draws_the_same_masks():
     steps(cb, model, 11, 40)
     steps(twin, twin_model, 11, 40)
     assert all(torch.equal(cb.mask[k], twin.mask[k]) for k in cb.mask)
+
+
+def test_stochastic_pruning_refuses_a_model_it_was_not_built_for():
+    cb = StochasticPruning(MLP((4, 3, 2)), (0.5, 0.0), start=0.0, end=1.0, form="laplace", scale="std", factor=1.0,
+                           every=1, generator=torch.Generator())
+    with pytest.raises(ValueError, match="built for another model"):
+        cb.on_step_end(FitState(MLP((4, 3, 2)), None, 0, 1, 10))

@@ -69,7 +69,6 @@ class Survivors:
             self.live = torch.ones(len(self.index), device=self.live.device)
 
 
-
 def layer_scale(a: torch.Tensor, n: int, scale: str, live: torch.Tensor | None = None) -> torch.Tensor:
     """The scale tau/sigma of a layer (a 0-d tensor, > 0) from its ``n`` surviving weights.
 
@@ -92,7 +91,7 @@ def layer_scale(a: torch.Tensor, n: int, scale: str, live: torch.Tensor | None =
     return s.clamp_min_(1e-12)
 
 
-_FAR = 1e30  # added to |w| of stale entries: f = 0 there, and they do not set the minimum
+_FAR = 1e30  # added to |w| of stale entries, so that they do not set the minimum of |w|
 
 
 def _zeroing_shape(a: torch.Tensor, n: int, form: str, scale: str, factor: float,

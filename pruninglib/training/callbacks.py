@@ -81,18 +81,22 @@ class StochasticPruning(Callback):
 
     def _keep(self, model: torch.nn.Module) -> None:
         """MUTATES the model: zeroes the pruned weights again (the optimizer step may have moved them)."""
-        if model is not self._model:
-            raise ValueError("StochasticPruning was built for another model than the one being trained")
         for name, f in self._factors.items():
             if self._survivors[name].n < f.numel():
                 self._weights[name].mul_(f)
 
+    def _check_model(self, model: torch.nn.Module) -> None:
+        if model is not self._model:
+            raise ValueError("StochasticPruning was built for another model than the one being trained")
+
     def on_fit_start(self, state: FitState) -> None:
+        self._check_model(state.model)
         with torch.no_grad():
             self._keep(state.model)
 
     @torch.no_grad()
     def on_step_end(self, state: FitState) -> None:
+        self._check_model(state.model)
         p = state.progress
         if state.step % self.every == 0 and self.start < p and (p - self.every / state.total_steps) < self.end:
             for name, final in self.final.items():
@@ -103,7 +107,7 @@ class StochasticPruning(Callback):
                 if draw_zeroed(name, self._weights[name], s, n_zero, form=self.form, scale=self.scale,
                                factor=self.factor, generator=self.generator):
                     f.view(-1).scatter_(0, s.index, s.live.to(f.dtype))
-                if 16 * s.stale > len(s.index):
+                if 8 * s.stale > len(s.index):  # compact when an eighth is stale
                     s.compact()
         self._keep(state.model)
 
