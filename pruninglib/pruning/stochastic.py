@@ -83,11 +83,11 @@ def layer_scale(a: torch.Tensor, n: int, scale: str, live: torch.Tensor | None =
         return torch.ones((), device=a.device)
     if scale == "std" and n > 1:
         s1 = a.sum()
-        s = torch.addcmul(torch.dot(a, a), s1, s1, value=-1.0 / n).div_(n - 1).clamp_min_(0.0).sqrt_()
-    elif scale == "median_abs":
+        return torch.addcmul(torch.dot(a, a), s1, s1, value=-1.0 / n).div_(n - 1).clamp_min_(1e-24).sqrt_()
+    if scale == "median_abs":
         s = (a if live is None else a.masked_select(live > 0)).abs().median()
     else:  # mean_abs, and std of a single weight (undefined), as before
-        s = a.abs().sum() / n
+        s = a.abs().sum().div_(n)
     return s.clamp_min_(1e-12)
 
 
@@ -100,16 +100,16 @@ def _zeroing_shape(a: torch.Tensor, n: int, form: str, scale: str, factor: float
     entries; ``a`` as in :func:`layer_scale`, and OVERWRITTEN with the result (no new tensor)."""
     if form not in FORMS:
         raise ValueError(f"form = {form!r} is not allowed: one of {FORMS}")
-    s = layer_scale(a, n, scale, live).mul_(factor)
+    minus_s = layer_scale(a, n, scale, live).mul_(-factor)
     f = a.abs_()
     if form == "gauss":  # exp(-w^2 / (2 sigma^2))
-        f, s = f.square_(), s.square_().mul_(2.0)
+        f, minus_s = f.square_(), minus_s.square_().mul_(-2.0)
     if live is not None:
-        f.add_(torch.add(_FAR, live, alpha=-_FAR))
+        f.add_(torch.add(_FAR, live, alpha=-_FAR))  # 0.0 or _FAR exactly (f - _FAR + _FAR would lose f)
     # The clamp keeps f >= e^-87, a normal float: denormal results make exp and every later operation on them
     # 30 to 100 times slower on x86 CPUs. It cannot change a draw: such a weight has p <= n_zero e^-87, far below
     # the 2^-24 resolution of the uniform numbers (and stale entries get f = e^-87 here, 0 below).
-    f = f.sub_(f.amin()).div_(s.neg_()).clamp_(min=-87.0).exp_()
+    f = f.sub_(f.amin()).div_(minus_s).clamp_(min=-87.0).exp_()
     return f if live is None else f.mul_(live)
 
 
@@ -128,6 +128,7 @@ def zeroing_probabilities(a: torch.Tensor, n: int, n_zero: float, form: str, sca
     return f.mul_(n_zero / f.sum()).clamp_(max=1.0)
 
 
+@torch.no_grad()
 def draw_zeroed(name: str, w: torch.Tensor, survivors: Survivors, n_zero: int, *, form: str, scale: str,
                 factor: float, generator: torch.Generator | None) -> int:
     """Draw z ~ Bernoulli(p(w)) for each surviving weight of ``w`` (one uniform number per entry of
@@ -137,17 +138,17 @@ def draw_zeroed(name: str, w: torch.Tensor, survivors: Survivors, n_zero: int, *
     a = survivors.weights(w)
     f = _zeroing_shape(a, survivors.n, form, scale, factor, survivors.live if survivors.stale else None)
     total = f.sum()
-    # z = [u < p] with p = min(1, n_zero f / total), as [u total - n_zero f < 0]: no division, p >= 1 always
-    # draws (u < 1), and sign/clamp give -1.0/0.0 floats directly (a bool result would need a slow conversion).
+    # z = [u < p] with p = min(1, n_zero f / total), as [f - u total / n_zero > 0]: p >= 1 always draws (u < 1),
+    # and heaviside gives 1.0/0.0 floats directly (a bool result would need a slow conversion)
     u = torch.rand(len(f), generator=generator, device=f.device)
-    minus_z = u.mul_(total).sub_(f, alpha=n_zero).sign_().clamp_(max=0.0)
-    minus_zeroed, check = torch.stack([minus_z.sum(), total]).tolist()  # the total is NaN if any weight is
+    z = torch.heaviside(torch.addcmul(f, u, total, value=-1.0 / n_zero), f.new_zeros(()))
+    zeroed, check = torch.stack([z.sum(), total]).tolist()  # the total is NaN if any surviving weight is
     if not math.isfinite(check):
         raise FloatingPointError(f"stochastic pruning of {name!r}: its surviving weights are not all finite "
                                  f"(training diverged); lower the learning rate or the regularizer")
-    survivors.live.add_(minus_z)  # -1.0 only where f > 0, i.e. on live entries
-    survivors.n += int(minus_zeroed)
-    return -int(minus_zeroed)
+    survivors.live.sub_(z)  # 1.0 only where f > 0, i.e. on live entries
+    survivors.n -= int(zeroed)
+    return int(zeroed)
 
 
 def allowed_survivors(numel: int, target: float, name: str) -> int:
