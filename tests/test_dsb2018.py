@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from pruninglib.data import ChecksumError, DataNotFoundError, dsb_files
-from pruninglib.data.dsb2018 import _prepare, instance_targets, load_dsb2018, resize_labels, split_ids
+from pruninglib.data.dsb2018 import _prepare, fold_ids, instance_targets, load_dsb2018, resize_labels, split_ids
 from pruninglib.metrics.instances import dice, dsb_average_precision, iou_matrix, to_instances
 
 
@@ -102,6 +102,20 @@ def test_split_is_deterministic_disjoint_and_independent_of_order():
     assert a == b and (len(a["test"]), len(a["val"]), len(a["train"])) == (10, 8, 22)
     assert set(a["train"]) | set(a["val"]) | set(a["test"]) == set(ids) and not set(a["train"]) & set(a["test"])
     assert split_ids(ids, 0.2, 0.25, 1) != a
+
+
+def test_folds_hold_out_every_id_once_and_keep_train_val_test_apart():
+    ids = [f"id{k}" for k in range(23)]
+    folds = fold_ids(ids, 5, 0.2, 0)
+    assert fold_ids(ids[::-1], 5, 0.2, 0) == folds
+    assert sorted(i for f in folds for i in f["test"]) == sorted(ids)  # each id held out exactly once
+    assert [len(f["test"]) for f in folds] == [5, 4, 5, 4, 5] and all(len(f["val"]) == 5 for f in folds)
+    for f in folds:
+        assert set(f["train"]) | set(f["val"]) | set(f["test"]) == set(ids)
+        train, val, test = set(f["train"]), set(f["val"]), set(f["test"])
+        assert not (train & val or train & test or val & test)
+    with pytest.raises(ValueError, match="folds = 1 is not allowed"):
+        fold_ids(ids, 1, 0.2, 0)
 
 
 def test_dsb_metric_hand_checked():

@@ -150,10 +150,33 @@ def split_ids(ids: list[str], val_fraction: float, test_fraction: float, seed: i
     """Deterministic split by image id: ids ordered by sha256(f"{seed}:{id}"), the first ``test_fraction`` go to
     test, the next ``val_fraction`` to validation, the rest to train (each list sorted). Independent of the order
     the ids come in, and an id's split does not depend on which other ids are present."""
-    order = sorted(ids, key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
+    order = _hash_order(ids, seed)
     n_test, n_val = round(test_fraction * len(ids)), round(val_fraction * len(ids))
     return {"test": sorted(order[:n_test]), "val": sorted(order[n_test:n_test + n_val]),
             "train": sorted(order[n_test + n_val:])}
+
+
+def fold_ids(ids: list[str], folds: int, val_fraction: float, seed: int) -> list[dict[str, list[str]]]:
+    """``folds`` splits by image id for cross-validation: the ids ordered by sha256(f"{seed}:{id}") are cut into
+    ``folds`` contiguous parts of near-equal size; fold k holds out part k as ``test``, and of the other ids, in
+    the same order, the first ``val_fraction`` of ALL ids go to ``val`` and the rest to ``train`` (each list
+    sorted). Every id is in exactly one test part. Example: 10 ids, 5 folds, val_fraction 0.2: each fold has 2
+    test, 2 val and 6 train ids."""
+    if not 2 <= folds <= len(ids):
+        raise ValueError(f"folds = {folds} is not allowed: from 2 to the number of ids ({len(ids)})")
+    order = _hash_order(ids, seed)
+    n_val, edges = round(val_fraction * len(ids)), [round(k * len(ids) / folds) for k in range(folds + 1)]
+    out = []
+    for k in range(folds):
+        rest = order[:edges[k]] + order[edges[k + 1]:]
+        out.append({"test": sorted(order[edges[k]:edges[k + 1]]), "val": sorted(rest[:n_val]),
+                    "train": sorted(rest[n_val:])})
+    return out
+
+
+def _hash_order(ids: list[str], seed: int) -> list[str]:
+    """``ids`` ordered by sha256(f"{seed}:{id}"): independent of their input order and of which others exist."""
+    return sorted(ids, key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
 
 
 @dataclass
