@@ -142,8 +142,10 @@ def _check_unet_dsb2018(r):
     split, ids = r["data_source"]["split"], r["data_source"]["split_ids"]
     assert sum(split[f"{k}_images"] for k in ("train", "val", "test")) == 24 == sum(map(len, ids.values()))
     assert not set(ids["train"]) & set(ids["test"])
-    assert {v["variant"] for v in r["runs"]} == {"dense", "l2", "l1", "norm (no fine-tune)", "norm + fine-tune"}
-    assert 0.0 <= r["headline"]["dense_ap"] <= 1.0 and 0.0 <= r["headline"]["dense_dice"] <= 1.0
+    assert [v["variant"] for v in r["runs"]] == ["dense", "l2", "l1", "norm", "norm-oneshot"]
+    assert all(0.0 <= v["shrunk_test_ap"] <= 1.0 and 0.0 <= v["shrunk_test_dice"] <= 1.0 for v in r["runs"])
+    assert [t["name"] for t in r["targets"]] == ["channels removed (l2)", "mean AP drop vs dense",
+                                                 "foreground Dice drop vs dense"]
     assert set(r["latency_ms"]["shrunk"]) == {"batch_1", "batch_8"}
     assert r["headline"]["shrunk"]["max_abs_diff_vs_masked"] <= 1e-4
 

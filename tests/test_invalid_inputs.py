@@ -184,6 +184,11 @@ CASES = [
             "for the head (5 values)"),
     refused("run unet_dsb2018 -p baseline_norm linf",
             "parameter 'baseline_norm' = 'linf' is not allowed: one of 'l2', 'l1'"),
+    refused("run unet_dsb2018 -p folds 1",
+            "parameter 'folds' = 1 is not allowed: 0 (one split) or an integer from 2 to 10"),
+    refused("""run unet_dsb2018 -p variants '["norm","l2"]'""",
+            "parameter 'variants' = ('norm', 'l2') is not allowed: 'norm' after the chosen variant 'l2', whose "
+            "channels per block it removes"),
     refused("run unet_dsb2018 -p test_fraction 0.9",
             "parameter 'test_fraction' = 0.9 is not allowed: a number in [0.05, 0.4]"),
     refused("run vgg_cifar10 -p width 0", "parameter 'width' = 0 is not allowed: a number in (0.0, 1.0]"),

@@ -50,9 +50,9 @@ class UNetDSBConfig(MeasurementConfig, PruningConfig, BatchNormVariantsConfig, O
     image_size: int = _help("every image (and its instance map) is resized to image_size x image_size (a multiple "
                             "of 2^depth, 32 to 256)", 32)
     max_images: int = _help("use the first N images of the archive (0: all 670)", 24)
-    folds: int = _help("0: one split by image id into train, validation and test (test_fraction); k >= 2: k folds "
-                       "over all images, each held out once as the test part, a val_fraction of the images taken "
-                       "from the rest for validation", 0)
+    folds: int = _help("0: one split by image id into train, validation and test (test_fraction); k from 2 to 10: "
+                       "k folds over all images, each held out once as the test part, a val_fraction of the images "
+                       "taken from the rest for validation", 0)
     val_fraction: float = _help("fraction of the images in the validation split (tracked each epoch; the held-out "
                                 "split of a run with evaluate_test false)", 0.15)
     test_fraction: float = _help("fraction of the images in the test split, when folds is 0", 0.15)
