@@ -183,7 +183,8 @@ class PruningConfig(ConfigBase):
     :meth:`target_sparsity_layout` (the chapter's) says how many target sparsities its network needs.
     """
 
-    prune_form: str = _help("p(w) shape: laplace rho*exp(-|w|/tau) or gauss rho*exp(-w^2/(2 sigma^2))", "laplace")
+    prune_form: str = _help("p(w) shape: laplace rho*exp(-|w|/tau) or gauss rho*exp(-w^2/(2 sigma^2)); "
+                            "magnitude: the deterministic control (the smallest surviving |w| die)", "laplace")
     prune_scale: str = _help("per-layer scale tau/sigma from the surviving weights: std, mean_abs or median_abs",
                              "std")
     prune_factor: float = _help("tau (or sigma) is prune_factor times the layer scale", 0.05)
