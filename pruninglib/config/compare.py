@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pruninglib.config.base import PROFILES, _check_choice, _check_float, _check_int, _check_names, _help
+from pruninglib.config.base import PROFILES, _check_choice, _check_float, _check_int, _check_names, _help, check
 from pruninglib.config.groups import MNIST_SHAPE, DataConfig, MeasurementConfig, RunConfig, SeedsConfig
 from pruninglib.config.vgg import CIFAR_SHAPE
 
@@ -61,6 +61,9 @@ class ComparisonConfig(MeasurementConfig, DataConfig, SeedsConfig, RunConfig):
                                      "on the BatchNorm scale, in (0, 1)", 0.2)
     finetune_fraction: float = _help("network slimming: share of the epochs used for fine-tuning after the removal "
                                      "(the epochs before it train with the L1 penalty), in (0, 1)", 0.25)
+    probe_grids: str = _help("folder of the probe sweeps whose committed records the chapter shows, and whose "
+                             "selected strengths it checks against its own (paper: grids/comparison/paper); empty: "
+                             "none", "")
     tolerance: float = _help("accuracy drop (points) within which a method counts as keeping the dense accuracy: "
                              "in the probes' selection rule and when the findings name a winner", 1.0)
 
@@ -86,4 +89,5 @@ class ComparisonConfig(MeasurementConfig, DataConfig, SeedsConfig, RunConfig):
             _check_float(f"{setting}_magnitude_scale", getattr(self, f"{setting}_magnitude_scale"), 0.0, 1.0,
                          low_open=True)
         _check_float("slimming_lambda", self.slimming_lambda, 0.0, 1.0)
+        check(isinstance(self.probe_grids, str), "probe_grids", self.probe_grids, "a folder of the repository, or ''")
         _check_float("tolerance", self.tolerance, 0.0, 100.0)

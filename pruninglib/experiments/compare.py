@@ -59,7 +59,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     # MLP/MNIST at its paper profile, 3 seeds; each method's strength as its probes chose it (compare_probes, the
     # records under book/records/comparison/paper). The VGG setting is not in it: at the CPU-sized quick profile
     # it cannot test anything (a dense net of about 60%), and its probes would cost hours of this machine.
-    "paper": {"profile": "paper", "seeds": [0, 1, 2], "settings": ["mlp"], "mlp_profile": "paper"},
+    "paper": {"profile": "paper", "seeds": [0, 1, 2], "settings": ["mlp"], "mlp_profile": "paper",
+              "probe_grids": "grids/comparison/paper"},
 }
 
 
