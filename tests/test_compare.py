@@ -108,3 +108,15 @@ def test_findings_name_the_winner_and_flag_a_baseline():
     assert "stochastic + L2 (our reconstruction) minus magnitude + retraining, hidden nodes removed" in text
     assert "It is a baseline, not one of the three papers' methods." in text
     assert [t.verdict for t in targets(runs, summary)] == ["met", "met"]
+
+
+def test_probe_rule_takes_the_most_nodes_within_the_tolerance_else_the_most_accurate():
+    from pruninglib.experiments.compare_probes import mark_selected, selected
+
+    rows = [("group_lasso", "mlp_group_lambda", v, acc, removed) for v, acc, removed in
+            ((5e-3, 0.980, 0.40), (1e-2, 0.978, 0.55), (2e-2, 0.960, 0.80))]  # 2e-2 loses 2 points: out
+    rows += [("guided", "mlp_guided_lambda", v, acc, 0.9) for v, acc in ((1e-2, 0.95), (2e-2, 0.96), (4e-2, 0.94))]
+    table = pd.DataFrame([{"method": m, "parameter": p, "value": v, "shrunk_val_accuracy": a,
+                           "drop_points": 100 * (a - 0.981), "nodes_removed": r, "qualifies": 100 * (a - 0.981) >= -1}
+                          for m, p, v, a, r in rows])
+    assert selected(mark_selected(table)) == {"mlp_group_lambda": 1e-2, "mlp_guided_lambda": 2e-2}

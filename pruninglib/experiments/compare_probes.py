@@ -48,9 +48,14 @@ def probe_table(folder: str, tolerance: float) -> pd.DataFrame:
                          "shrunk_val_accuracy": r["shrunk_val_accuracy"], "drop_points": drop,
                          "nodes_removed": r["nodes_removed"], "weight_sparsity": r["weight_sparsity"],
                          "qualifies": bool(drop >= -tolerance)})
-    table = pd.DataFrame(rows)
-    table["selected"] = False
-    for method, g in table.groupby("method", sort=False):
+    return mark_selected(pd.DataFrame(rows))
+
+
+def mark_selected(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with ``selected``: per method, the qualifying value that removes the most nodes (the smaller
+    value on a tie), or the most accurate value when none qualifies (the rule of the module docstring)."""
+    table = table.assign(selected=False)
+    for _, g in table.groupby("method", sort=False):
         ok = g[g["qualifies"]]
         pick = (ok.sort_values(["nodes_removed", "value"], ascending=[False, True]) if len(ok) else
                 g.sort_values("shrunk_val_accuracy", ascending=False)).index[0]
