@@ -39,7 +39,8 @@ class Case:
     """``pruninglib <args>`` (shell words; ``{tmp}`` is the test's temporary folder, also in ``message``, and a
     ``run`` without ``--out`` gets ``--out {tmp}/run``) exits with ``code``, its stderr contains ``message``, and
     afterwards no path of ``absent`` and every path of ``present`` (relative to ``{tmp}``) exists. ``setup(tmp,
-    request)`` runs first; it may use any fixture through ``request`` (``monkeypatch``, ``mnist_root``...)."""
+    request)`` runs first; it may use any fixture through ``request`` (``monkeypatch``, ``mnist_root``...);
+    ``check(tmp)`` runs last (the silent-corruption rows compare their numbers with an undamaged run's)."""
 
     args: str
     code: int
@@ -47,6 +48,7 @@ class Case:
     absent: tuple[str, ...] = ("run",)
     present: tuple[str, ...] = ()
     setup: Setup | None = None
+    check: Callable[[Path], None] | None = None
 
 
 def refused(args: str, message: str, **kw) -> Case:
@@ -98,6 +100,52 @@ def killed_run_leftovers(tmp: Path, request: pytest.FixtureRequest) -> None:
     (tmp / "run" / "work" / ".summary.csv.0a1b2c3d.tmp").write_text("a,b")
 
 
+TINY = "run mlp_mnist --profile smoke -p train_subset 500 -p epochs 1 -p seeds [0] -p latency_batches [1]"
+
+
+def _tiny_run(tmp: Path, out: str) -> None:
+    assert main(shlex.split(f"{TINY} --out {tmp / out}")) == 0
+
+
+def _numbers(folder: Path) -> list[dict]:
+    """The runs rows of a run folder's results.json, without the training times."""
+    import json
+
+    return [{k: v for k, v in r.items() if k != "train_s"} for r in json.loads((folder / "results.json").read_text())["runs"]]
+
+
+def corrupt_extracted_mnist(tmp: Path, request: pytest.FixtureRequest) -> None:
+    """An undamaged reference run (it extracts MNIST into the cache), then every 4th training image of the
+    extracted file inverted: the next run must re-extract it, not train on it."""
+    request.getfixturevalue("monkeypatch").setenv("PRUNINGLIB_DATA", str(request.getfixturevalue("mnist_root")))
+    _tiny_run(tmp, "ref")
+    from pruninglib.data.root import cache_dir
+
+    images = cache_dir("torchvision", "MNIST", "raw") / "train-images-idx3-ubyte"
+    data = bytearray(images.read_bytes())
+    for i in range(0, 60000, 4):
+        start = 16 + 784 * i
+        data[start:start + 784] = bytes(255 - b for b in data[start:start + 784])
+    images.write_bytes(bytes(data))
+
+
+def corrupt_checkpoint(tmp: Path, request: pytest.FixtureRequest) -> None:
+    """A complete run into ``run``, then 1,000 bytes of its dense checkpoint flipped: running the same command
+    again must retrain that run, not resume from garbage."""
+    request.getfixturevalue("monkeypatch").setenv("PRUNINGLIB_DATA", str(request.getfixturevalue("mnist_root")))
+    _tiny_run(tmp, "ref")
+    _tiny_run(tmp, "run")
+    ckpt = next((tmp / "run" / "work" / "checkpoints").glob("*/dense-seed0.pt"))
+    data = bytearray(ckpt.read_bytes())
+    for i in range(len(data) // 2, len(data) // 2 + 1000):
+        data[i] ^= 0xFF
+    ckpt.write_bytes(bytes(data))
+
+
+def same_numbers_as_the_reference(tmp: Path) -> None:
+    assert _numbers(tmp / "run") == _numbers(tmp / "ref")
+
+
 def failing_chapter(tmp: Path, request: pytest.FixtureRequest) -> None:
     """mlp_mnist as a three-cell chapter: its parameters, an experiment cell that writes results.json and a table
     into out_dir (as the experiment functions do), then a cell that fails. MNIST must be there: the command line
@@ -125,9 +173,10 @@ def book_with_an_error_output(tmp: Path, request: pytest.FixtureRequest) -> None
     request.getfixturevalue("monkeypatch").setattr(cli, "BOOK", tmp / "book")
 
 
-_FIELDS = ("batch_size, chosen, data_root, dense_weight_decay, device, epochs, lambda_l1, lambda_l2, latency_batches, "
-           "lr, optimizer, out_dir, profile, prune_every, prune_factor, prune_form, prune_scale, ramp_end, ramp_start, "
-           "reg_after_ramp, sample_nodes, seeds, target_sparsity, train_subset, val_size, variants, widths")
+_FIELDS = ("batch_size, chosen, data_root, dense_weight_decay, device, epochs, evaluate_test, lambda_l1, lambda_l2, "
+           "latency_batches, lr, optimizer, out_dir, profile, prune_every, prune_factor, prune_form, prune_scale, "
+           "ramp_end, ramp_start, reg_after_ramp, sample_nodes, seeds, sparsity_scale, target_sparsity, train_subset, "
+           "val_size, variants, widths")
 
 CASES = [
     refused("run mlp_mnist -p epoch 3",
@@ -145,11 +194,18 @@ CASES = [
     refused("run mlp_mnist -p target_sparsity [0.9,0.5]",
             "parameter 'target_sparsity' = (0.9, 0.5) is not allowed: one value per linear layer (3 for these widths)"),
     refused("""run mlp_mnist -p variants '["l2","dropout"]'""",
-            "parameter 'variants' = ('l2', 'dropout') is not allowed: distinct names from none, l1, l2"),
+            "parameter 'variants' = ('l2', 'dropout') is not allowed: distinct names from dense, l2, l1, none, magnitude, "
+            "magnitude-epoch, scratch"),
     refused("""run mlp_mnist -p chosen l1 -p variants '["l2"]'""",
-            "parameter 'chosen' = 'l1' is not allowed: one of the variants ('l2',)"),
+            "parameter 'chosen' = 'l1' is not allowed: one of the pruned variants ('l2',)"),
+    refused("""run mlp_mnist -p variants '["scratch","l2"]'""",
+            "parameter 'variants' = ('scratch', 'l2') is not allowed: 'scratch' after the chosen variant 'l2', whose "
+            "shrunk widths it trains"),
+    refused("run mlp_mnist -p sparsity_scale 1.1",
+            "parameter 'sparsity_scale' = 1.1 is not allowed: a factor that keeps every target below 1 (the largest "
+            "target is 0.98: below 1.02)"),
     refused("run mlp_mnist -p prune_form cauchy",
-            "parameter 'prune_form' = 'cauchy' is not allowed: one of 'laplace', 'gauss'"),
+            "parameter 'prune_form' = 'cauchy' is not allowed: one of 'laplace', 'gauss', 'magnitude'"),
     refused("run mlp_mnist -p widths [784,0,10]",
             "parameter 'widths' = (784, 0, 10) is not allowed: a list of at least 3 "
             "positive integers (input, hidden..., classes)"),
@@ -296,6 +352,11 @@ CASES = [
          setup=steps(killed_run_leftovers, failing_chapter),
          absent=("run/results.json", "run/.lock", "run/.results.json.0a1b2c3d.tmp",
                  "run/work/.summary.csv.0a1b2c3d.tmp"), present=("run/mlp_mnist.failed.ipynb",)),
+    # silent corruption: rebuilt or restarted, with the numbers of an undamaged run
+    Case(TINY, 0, "", absent=(), present=("run/results.json",), setup=corrupt_extracted_mnist,
+         check=same_numbers_as_the_reference),
+    Case(TINY, 0, "", absent=(), present=("run/results.json",), setup=corrupt_checkpoint,
+         check=same_numbers_as_the_reference),
     # the book refuses a chapter with an error output
     Case("book --no-execute --build-dir {tmp}/build", 1,
          "pruninglib: failed: chapter mlp_mnist holds an error output in cell 6 (id cell-05): ZeroDivisionError: "
@@ -326,6 +387,8 @@ def test_abuse_case(case: Case, tmp_path: Path, request: pytest.FixtureRequest, 
     assert case.message.replace("{tmp}", str(tmp_path)) in err
     assert [p for p in case.absent if (tmp_path / p).exists()] == []
     assert [p for p in case.present if not (tmp_path / p).exists()] == []
+    if case.check is not None:
+        case.check(tmp_path)
 
 
 def test_negative_values_are_values_of_their_parameter() -> None:

@@ -269,3 +269,13 @@ def test_stochastic_pruning_refuses_a_model_it_was_not_built_for():
                            every=1, generator=torch.Generator())
     with pytest.raises(ValueError, match="built for another model"):
         cb.on_step_end(FitState(MLP((4, 3, 2)), None, 0, 1, 10))
+
+
+def test_magnitude_form_zeroes_exactly_the_smallest_survivors_and_keeps_the_dead_dead():
+    w = torch.tensor([0.5, -0.1, 0.0, 2.0, -0.05, 0.3, 1.0, -0.2])
+    alive = torch.tensor([True, True, False, True, True, True, True, True])
+    s = Survivors.of(alive)
+    assert draw_zeroed("w", w, s, 2, form="magnitude", scale="std", factor=1.0, generator=None) == 2
+    assert s.n == 5 and set(s.index[s.live == 0].tolist()) == {1, 4}  # |-0.1|, |-0.05|; index 2 was dead
+    draw_zeroed("w", w, s, 2, form="magnitude", scale="std", factor=1.0, generator=None)  # stale entries stay out
+    assert set(s.index[s.live == 0].tolist()) == {1, 4, 7, 5}

@@ -28,7 +28,7 @@ import torch
 
 from pruninglib.pruning.mask import Mask
 
-FORMS = ("laplace", "gauss")
+FORMS = ("laplace", "gauss", "magnitude")  # magnitude: the deterministic control, not a p(w) (see draw_zeroed)
 SCALES = ("std", "mean_abs", "median_abs")
 
 
@@ -98,8 +98,8 @@ def _zeroing_shape(a: torch.Tensor, n: int, form: str, scale: str, factor: float
                    live: torch.Tensor | None) -> torch.Tensor:
     """f(w) / max f over the survivors (so the largest is 1 and the sum of f cannot underflow), 0 at stale
     entries; ``a`` as in :func:`layer_scale`, and OVERWRITTEN with the result (no new tensor)."""
-    if form not in FORMS:
-        raise ValueError(f"form = {form!r} is not allowed: one of {FORMS}")
+    if form not in ("laplace", "gauss"):
+        raise ValueError(f"form = {form!r} is not allowed: 'laplace' or 'gauss' (a p(w))")
     minus_s = layer_scale(a, n, scale, live).mul_(-factor)
     f = a.abs_()
     if form == "gauss":  # exp(-w^2 / (2 sigma^2))
@@ -134,14 +134,17 @@ def draw_zeroed(name: str, w: torch.Tensor, survivors: Survivors, n_zero: int, *
     """Draw z ~ Bernoulli(p(w)) for each surviving weight of ``w`` (one uniform number per entry of
     ``survivors.index``, stale ones included) and MUTATE ``survivors``: the drawn weights become dead. Does not
     touch ``w``. Returns how many were zeroed. One device-to-host copy (the count and a finiteness check).
+    ``form`` 'magnitude' is the deterministic control: exactly the ``n_zero`` smallest |w| die, nothing is drawn.
     """
+    if form == "magnitude":
+        return _zero_smallest(name, w, survivors, n_zero)
     a = survivors.weights(w)
     f = _zeroing_shape(a, survivors.n, form, scale, factor, survivors.live if survivors.stale else None)
     total = f.sum()
     # z = [u < p] with p = min(1, n_zero f / total), as [f - u total / n_zero > 0]: p >= 1 always draws (u < 1),
-    # and heaviside gives 1.0/0.0 floats directly (a bool result would need a slow conversion)
+    # and the in-place comparison gives 1.0/0.0 floats directly (a bool result would need a slow conversion)
     u = torch.rand(len(f), generator=generator, device=f.device)
-    z = torch.heaviside(torch.addcmul(f, u, total, value=-1.0 / n_zero), f.new_zeros(()))
+    z = torch.addcmul(f, u, total, value=-1.0 / n_zero).gt_(0.0)
     zeroed, check = torch.stack([z.sum(), total]).tolist()  # the total is NaN if any surviving weight is
     if not math.isfinite(check):
         raise FloatingPointError(f"stochastic pruning of {name!r}: its surviving weights are not all finite "
@@ -149,6 +152,20 @@ def draw_zeroed(name: str, w: torch.Tensor, survivors: Survivors, n_zero: int, *
     survivors.live.sub_(z)  # 1.0 only where f > 0, i.e. on live entries
     survivors.n -= int(zeroed)
     return int(zeroed)
+
+
+def _zero_smallest(name: str, w: torch.Tensor, survivors: Survivors, n_zero: int) -> int:
+    """The deterministic control of stochastic pruning (its limit as p(w) sharpens): MUTATE ``survivors`` so that
+    exactly the ``n_zero`` surviving weights of smallest |w| become dead. Returns ``n_zero``."""
+    a = survivors.weights(w).abs_()
+    if survivors.stale:
+        a.add_(torch.add(_FAR, survivors.live, alpha=-_FAR))  # dead entries are never among the smallest
+    if not math.isfinite(float(a.sum())):
+        raise FloatingPointError(f"magnitude pruning of {name!r}: its surviving weights are not all finite "
+                                 f"(training diverged); lower the learning rate or the regularizer")
+    survivors.live.index_fill_(0, torch.topk(a, n_zero, largest=False).indices, 0.0)
+    survivors.n -= n_zero
+    return n_zero
 
 
 def allowed_survivors(numel: int, target: float, name: str) -> int:
