@@ -17,6 +17,7 @@ class UNetDSBConfig(MeasurementConfig, PruningConfig, BatchNormVariantsConfig, O
 
     allowed_variants: ClassVar[tuple[str, ...]] = ("dense", "l2", "l1", "none", "norm", "norm-oneshot")
     pruned_variants: ClassVar[tuple[str, ...]] = ("l2", "l1", "none")
+    chosen_must_run: ClassVar[bool] = False  # a sweep point runs one variant; its headline then has no shrunk net
 
     out_dir: str = _help("where results.json, the tables and the shrunk model are written", "runs/unet_dsb2018")
     seeds: tuple[int, ...] = _help("training seeds: one run per (variant, seed); with folds, one seed (the runs of "
