@@ -39,7 +39,8 @@ def load_study(name: str, root: str | Path | None = None) -> pd.DataFrame:
     tidy = load_records(base / "book" / "records" / f"{name}.json", base / "grids" / f"{name}.yaml")
     keys = [c for c in tidy.columns if c not in ("point", "chapter", "metric", "value")]
     wide = tidy.pivot_table(index=keys, columns="metric", values="value", aggfunc="first", dropna=False)
-    return wide.reset_index().dropna(axis=1, how="all")
+    # dropna=False keeps metrics that some runs lack, but also makes a row for every combination of the keys
+    return wide.dropna(how="all").reset_index().dropna(axis=1, how="all")
 
 
 def ci(values: pd.Series, scale: float = 1.0) -> dict[str, float]:
