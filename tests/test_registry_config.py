@@ -57,3 +57,12 @@ def test_bad_covid_values_name_parameter_value_and_allowed(kwargs, names, allowe
 def test_digest_changes_with_config():
     assert MLPMnistConfig().digest() == MLPMnistConfig().digest()
     assert MLPMnistConfig().digest() != MLPMnistConfig(epochs=3).digest()
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS.names())
+def test_every_variant_a_chapter_allows_has_a_colour(chapter):
+    """The figures colour runs by variant from one palette (seaborn refuses a palette that lacks a plotted key)."""
+    from pruninglib.plots import PALETTE
+
+    allowed = getattr(CHAPTERS.get(chapter).config, "allowed_variants", ())
+    assert set(allowed) <= set(PALETTE), f"no colour for {sorted(set(allowed) - set(PALETTE))}"
