@@ -3,10 +3,7 @@ profiles against the rule applied to the committed records of the paper study.""
 from __future__ import annotations
 
 import pandas as pd
-import pytest
-
 from pruninglib.config.mechanism import MechanismConfig
-from pruninglib.data.root import repo_root
 from pruninglib.experiments import mlp_mechanism, mlp_mnist
 from pruninglib.experiments.mlp_mechanism import falls_at, select, with_accuracy_drop
 
@@ -36,9 +33,6 @@ def test_accuracy_drop_is_paired_with_the_dense_net_of_the_same_seed():
 
 
 def test_the_mlp_chapter_uses_the_lambdas_the_study_selects_from_its_committed_records(tmp_path):
-    folder = repo_root() / mlp_mechanism.RECORDS / "paper"
-    if not all((folder / f"{kind}.json").is_file() for kind in ("reference", "lambda_l2", "lambda_l1", "sharpness")):
-        pytest.skip(f"the paper study's records are not all in {folder}")
     cfg = MechanismConfig.from_mapping({**MechanismConfig().to_dict(), **mlp_mechanism.PROFILES["paper"],
                                        "out_dir": str(tmp_path)})
     head = mlp_mechanism.run(cfg, progress=False).results["headline"]["selected_lambda"]
