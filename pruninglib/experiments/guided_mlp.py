@@ -22,7 +22,7 @@ from torch import nn
 
 from pruninglib.config import GuidedMLPConfig
 from pruninglib.data import Dataset, load_mnist
-from pruninglib.experiments.common import mean_std, model_metrics, seeded
+from pruninglib.experiments.common import held_out, mean_std, model_metrics, seeded, without_test
 from pruninglib.experiments.guided_summary import LABEL, choose_lambda, findings, kept_table, lambda_table, targets
 from pruninglib.experiments.runner import (ChapterResult, Context, Experiment, Measured, RunKey, Summary, Trained,
                                            run_experiment)
@@ -77,8 +77,9 @@ class GuidedExperiment(Experiment):
     name, input_shape = "guided_mlp", INPUT_SHAPE
 
     def load(self, cfg: GuidedMLPConfig, device: torch.device, progress: bool) -> Dataset:
-        return load_mnist(cfg.data_root or None, val_size=cfg.val_size, train_subset=cfg.train_subset,
-                          device=device)
+        """MNIST with its validation split; without the test split when ``evaluate_test`` is False."""
+        return without_test(cfg, load_mnist(cfg.data_root or None, val_size=cfg.val_size,
+                                            train_subset=cfg.train_subset, device=device))
 
     def runs(self, cfg: GuidedMLPConfig, data: Dataset) -> list[RunKey]:
         return [RunKey(v, s) for s in cfg.seeds for v, _, _ in variants(cfg)]
@@ -104,8 +105,7 @@ class GuidedExperiment(Experiment):
         """The final fan-in norm of every hidden unit (``norms`` rows), the net cut to each kept fraction
         (``kept`` rows; the one at ``chosen_keep`` is the run's shrunk net) and the full net's metrics, all on the
         test split (the validation split when ``evaluate_test`` is False)."""
-        model, split = trained.model, split_name(cfg)
-        on = data.test if cfg.evaluate_test else data.val
+        model, (split, on) = trained.model, held_out(cfg, data)
         phi, guided = _phi_guided(cfg, key.variant)
         label = {"phi": phi, "guided": guided}
         norms = [{**label, "layer": layer, "node": j, "norm": v}

@@ -25,7 +25,7 @@ from torch import nn
 from pruninglib.config import RelevanceLeNetConfig
 from pruninglib.data import Dataset, load_mnist
 from pruninglib.data.tensors import Split
-from pruninglib.experiments.common import model_metrics, seeded, shrink_and_prove
+from pruninglib.experiments.common import held_out, model_metrics, seeded, shrink_and_prove, without_test
 from pruninglib.experiments.relevance_summary import (AUTHORS_DENSE, CROPPED, after_each_crop, crop_table, findings,
                                                       formula_gaps, headline, targets)
 from pruninglib.experiments.runner import (ChapterResult, Context, Experiment, Measured, RunKey, Summary, Trained,
@@ -66,14 +66,14 @@ class RelevanceExperiment(Experiment):
         return sorted({*cfg.seeds, *cfg.dense_seeds})
 
     def load(self, cfg: RelevanceLeNetConfig, device: torch.device, progress: bool) -> Dataset:
-        """MNIST with a validation split for the gate; the test split cut to ``test_size`` images when set (and
-        left untouched when ``evaluate_test`` is False)."""
+        """MNIST with a validation split for the gate; the test split cut to ``test_size`` images when set, and
+        dropped (untouched) when ``evaluate_test`` is False."""
         data = load_mnist(cfg.data_root or None, val_size=cfg.val_size, train_subset=cfg.train_subset,
                           device=device)
         if cfg.test_size and cfg.evaluate_test:
             data.test = Split(data.test.x[:cfg.test_size], data.test.y[:cfg.test_size])
             data.source["split"]["test_size"] = cfg.test_size  # type: ignore[index]
-        return data
+        return without_test(cfg, data)
 
     def runs(self, cfg: RelevanceLeNetConfig, data: Dataset) -> list[RunKey]:
         return [RunKey("dense", s) for s in cfg.dense_seeds] + [RunKey(v, s) for s in cfg.seeds for v in CROPPED]
@@ -104,8 +104,7 @@ class RelevanceExperiment(Experiment):
                 ctx: Context) -> Measured:
         """Accuracies (validation, and test for a final run), parameters, sparsity and crops; a cropped net is
         shrunk and compared with the masked one on the same split."""
-        model, split = trained.model, split_name(cfg)
-        on = data.test if cfg.evaluate_test else data.val
+        model, (split, on) = trained.model, held_out(cfg, data)
         m = model_metrics(model, on, INPUT_SHAPE)
         row = {"val_accuracy": m["accuracy"] if split == "val" else evaluate(model, data.val)["accuracy"],
                f"{split}_accuracy": m["accuracy"], "params": m["params"], "nonzero_params": m["nonzero_params"],
