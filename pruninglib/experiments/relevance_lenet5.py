@@ -16,6 +16,7 @@ there are no targets.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import pandas as pd
@@ -80,7 +81,9 @@ class RelevanceExperiment(Experiment):
 
     def train(self, cfg: RelevanceLeNetConfig, data: Dataset, key: RunKey, ctx: Context) -> Trained:
         """One run; a cropped run's gate evaluations are its ``crops`` rows. The crop-only run uses the same penalty
-        object with gamma0 = 0 (its penalty is exactly zero, so the decay is the only difference)."""
+        object with gamma0 = 0 (its penalty is exactly zero, so the decay is the only difference). The ``timing``
+        row holds the CPU seconds of training and the epochs they covered (fewer after a resume): with one torch
+        thread this is what an unloaded core would need, however busy the machine was."""
         with seeded(key.seed):
             model = LeNet5().to(ctx.device)
         callbacks: list[Any] = []
@@ -92,12 +95,15 @@ class RelevanceExperiment(Experiment):
             report = {"test": data.test} if cfg.evaluate_test else {}
             callbacks = [make_pruner("gated_crop", model, gate=data.val, report=report, bound=cfg.bound,
                                      tau=cfg.tau, eval_every=cfg.eval_every, on_crop=penalty.reset), penalty]
+        cpu = time.process_time()
         state = fit(model, data.train, epochs=cfg.epochs, batch_size=cfg.batch_size,
                     optimizer=make_optimizer(cfg.optimizer, model.parameters(), cfg.lr),
                     generator=torch.Generator().manual_seed(key.seed), penalty=penalty, callbacks=callbacks,
                     checkpoint=ctx.checkpoint(key), desc=f"{key.variant} seed {key.seed}", progress=ctx.progress,
                     lr_schedule="constant")
-        tables = {"crops": list(callbacks[0].rows)} if callbacks else {}
+        timing = {"train_cpu_s": round(time.process_time() - cpu, 2),
+                  "epochs_trained": cfg.epochs - (state.resumed_from_epoch or 0)}
+        tables = {"timing": [timing], **({"crops": list(callbacks[0].rows)} if callbacks else {})}
         return Trained(model, [], state.resumed_from_epoch, cfg.epochs, tables)
 
     def measure(self, cfg: RelevanceLeNetConfig, data: Dataset, key: RunKey, trained: Trained,
@@ -108,7 +114,8 @@ class RelevanceExperiment(Experiment):
         m = model_metrics(model, on, INPUT_SHAPE)
         row = {"val_accuracy": m["accuracy"] if split == "val" else evaluate(model, data.val)["accuracy"],
                f"{split}_accuracy": m["accuracy"], "params": m["params"], "nonzero_params": m["nonzero_params"],
-               **_sparsity(model), "crops": sum(r["cropped"] for r in trained.tables.get("crops", []))}
+               **_sparsity(model), "crops": sum(r["cropped"] for r in trained.tables.get("crops", [])),
+               **trained.tables["timing"][0]}
         if key.variant not in CROPPED:
             return Measured(row)
         small, report = shrink_and_prove(model, on, INPUT_SHAPE)
