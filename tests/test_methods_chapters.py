@@ -117,3 +117,9 @@ def test_lambda_rule_scores_both_arms_alike_and_breaks_ties_to_the_smaller_lambd
     assert guided_summary.choose_lambda(frame, "group") == 2e-3
     table = guided_summary.lambda_table(frame, "group")
     assert table.loc[1e-3, "score (mean of both)"] == pytest.approx(60.0) and (table["n"] == 2).all()
+
+
+def test_epochs_that_fit_counts_whole_epochs_of_every_arm_and_seed():
+    per_epoch = pd.Series({"dense": 30.0, "relevance": 50.0, "crop_only": 30.0})  # 110 s per seed and epoch
+    assert relevance_summary.epochs_that_fit(per_epoch, seeds=3, budget_s=1800) == 5  # 1650 s; 6 would be 1980
+    assert relevance_summary.epochs_that_fit(per_epoch, seeds=3, budget_s=1649) == 4

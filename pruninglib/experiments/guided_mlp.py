@@ -23,7 +23,8 @@ from torch import nn
 from pruninglib.config import GuidedMLPConfig
 from pruninglib.data import Dataset, load_mnist
 from pruninglib.experiments.common import held_out, mean_std, model_metrics, seeded, without_test
-from pruninglib.experiments.guided_summary import LABEL, choose_lambda, findings, kept_table, lambda_table, targets
+from pruninglib.experiments.guided_summary import (LABEL, choose_lambda, findings, kept_table, lambda_table, targets,
+                                                   tuning)
 from pruninglib.experiments.runner import (ChapterResult, Context, Experiment, Measured, RunKey, Summary, Trained,
                                            run_experiment)
 from pruninglib.methods import make_penalty
@@ -33,7 +34,7 @@ from pruninglib.surgery import shrink
 from pruninglib.training import fit, make_optimizer
 
 __all__ = ["EXPERIMENT", "LABEL", "PROFILES", "choose_lambda", "findings", "kept_table", "lambda_table", "run",
-           "split_name", "variants"]
+           "split_name", "tuning", "variants"]
 
 INPUT_SHAPE = (1, 28, 28)
 # paper: 5 seeds; each lambda chosen on the validation split by the rule of guided_summary.choose_lambda from

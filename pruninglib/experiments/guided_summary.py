@@ -5,15 +5,18 @@ Pure functions of the runs table, the ``kept`` rows and the sweep records, so th
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from pruninglib.data.root import repo_root
 from pruninglib.experiments.runner import ChapterResult
 from pruninglib.experiments.targets import MEAN_ONLY, MET, Target, paired, per_seed, verdict
 
 LABEL = "our reconstruction"
 SELECTION = "val_accuracy_kept"  # the quantity a lambda is chosen by: validation accuracy with chosen_keep kept
+SWEEPS = ("book/records/guided_mlp/lambda_{}.json", "grids/guided_mlp/lambda_{}.yaml")  # record, grid per phi
 
 
 def targets(cfg: Any, at: pd.DataFrame, table: pd.DataFrame) -> list[Target]:
@@ -38,6 +41,15 @@ def targets(cfg: Any, at: pd.DataFrame, table: pd.DataFrame) -> list[Target]:
                       f"(points), same seed", tuple(100 * drop), -1.0, ">=",
                       metric=f"kept test_accuracy at keep {keep:g} ({chosen}) - test_accuracy (none), same seed"))
     return out
+
+
+def tuning(phi: str, root: Path | None = None) -> pd.DataFrame:
+    """The committed record of the lambda sweep of ``phi`` (validation only), as ``load_records`` returns it, read
+    from the repository at ``root`` (default: this checkout)."""
+    from pruninglib.sweeps import load_records  # the sweeps import the chapter registry, which imports this module
+
+    base = root or repo_root() or Path.cwd()
+    return load_records(base / SWEEPS[0].format(phi), base / SWEEPS[1].format(phi))
 
 
 def lambda_table(frame: pd.DataFrame, phi: str) -> pd.DataFrame:

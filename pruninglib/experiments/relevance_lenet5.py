@@ -27,8 +27,9 @@ from pruninglib.config import RelevanceLeNetConfig
 from pruninglib.data import Dataset, load_mnist
 from pruninglib.data.tensors import Split
 from pruninglib.experiments.common import held_out, model_metrics, seeded, shrink_and_prove, without_test
-from pruninglib.experiments.relevance_summary import (AUTHORS_DENSE, CROPPED, after_each_crop, crop_table, findings,
-                                                      formula_gaps, headline, targets)
+from pruninglib.experiments.relevance_summary import (AUTHORS_DENSE, CROPPED, after_each_crop, crop_table,
+                                                      epochs_that_fit, findings, formula_gaps, headline, targets,
+                                                      timing)
 from pruninglib.experiments.runner import (ChapterResult, Context, Experiment, Measured, RunKey, Summary, Trained,
                                            run_experiment)
 from pruninglib.methods import make_penalty, make_pruner
@@ -36,8 +37,8 @@ from pruninglib.metrics import evaluate
 from pruninglib.models import LeNet5
 from pruninglib.training import fit, make_optimizer
 
-__all__ = ["AUTHORS_DENSE", "CROPPED", "EXPERIMENT", "PROFILES", "after_each_crop", "crop_table", "findings",
-           "formula_gaps", "run", "split_name"]
+__all__ = ["AUTHORS_DENSE", "CROPPED", "EXPERIMENT", "PROFILES", "after_each_crop", "crop_table", "epochs_that_fit",
+           "findings", "formula_gaps", "run", "split_name", "timing"]
 
 INPUT_SHAPE = (1, 28, 28)
 # paper: the authors' bound B and gate interval (250 batches), 3 seeds of every arm; 4 epochs is what fits about

@@ -4,17 +4,39 @@ Pure functions of the runs table and the gate's rows (``crops.csv``), so they ar
 """
 from __future__ import annotations
 
+import math
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from pruninglib.data.root import repo_root
 from pruninglib.experiments.common import mean_std
 from pruninglib.experiments.runner import ChapterResult
 from pruninglib.experiments.targets import Target, paired, verdict
 
 AUTHORS_DENSE = 0.9926  # the authors' dense LeNet-5 test accuracy on MNIST (120 epochs)
 CROPPED = ("relevance", "crop_only")  # the gated-crop variants: with the decay, and with gamma0 = 0
+TIMING = ("book/records/relevance_lenet5/timing.json", "grids/relevance_lenet5/timing.yaml")  # record, grid
+BUDGET_S = 1800.0  # the paper profile's training budget: about 30 minutes of one CPU core
 LABELS = {"dense": "dense", "relevance": "relevance-weighted decay + crops", "crop_only": "crops only (gamma0 = 0)"}
+
+
+def timing(root: Path | None = None) -> pd.DataFrame:
+    """Per arm, training seconds per epoch (wall clock and CPU) from the committed timing record (``TIMING``: one
+    epoch of each arm, seed 0, validation only), read from the repository at ``root`` (default: this checkout)."""
+    from pruninglib.sweeps import read_records  # the sweeps import the chapter registry, which imports this module
+
+    base = root or repo_root() or Path.cwd()
+    (point,) = read_records(base / TIMING[0], base / TIMING[1])["points"]
+    return pd.DataFrame([{"variant": r["variant"], "wall s per epoch": r["train_s"] / r["epochs_trained"],
+                          "CPU s per epoch": r["train_cpu_s"] / r["epochs_trained"]}
+                         for r in point["runs"]]).set_index("variant")
+
+
+def epochs_that_fit(cpu_per_epoch: pd.Series, seeds: int, budget_s: float = BUDGET_S) -> int:
+    """The most whole epochs for which ``seeds`` runs of every arm (CPU seconds per epoch each) fit ``budget_s``."""
+    return math.floor(budget_s / (seeds * float(cpu_per_epoch.sum())))
 
 
 def after_each_crop(crops: pd.DataFrame) -> pd.DataFrame:
