@@ -123,3 +123,11 @@ def test_epochs_that_fit_counts_whole_epochs_of_every_arm_and_seed():
     per_epoch = pd.Series({"dense": 30.0, "relevance": 50.0, "crop_only": 30.0})  # 110 s per seed and epoch
     assert relevance_summary.epochs_that_fit(per_epoch, seeds=3, budget_s=1800) == 5  # 1650 s; 6 would be 1980
     assert relevance_summary.epochs_that_fit(per_epoch, seeds=3, budget_s=1649) == 4
+
+
+def test_the_paper_profile_trains_as_many_epochs_as_the_timing_record_allows():
+    """The epoch count of the relevance chapter's paper profile comes from its committed timing record."""
+    cpu = relevance_summary.timing()["CPU s per epoch"]
+    paper = relevance_lenet5.PROFILES["paper"]
+    assert paper["epochs"] == relevance_summary.epochs_that_fit(cpu, seeds=len(paper["seeds"]))
+    assert paper["dense_seeds"] == paper["seeds"]

@@ -102,7 +102,7 @@ def findings(result: ChapterResult) -> str:
              "(−1: norms fall steadily with the index): " + ", ".join(
                  f"{p} guided **{rho[f'{p} guided']:.2f}**, unguided {rho[f'{p} unguided']:.2f}" for p in phis) + "."]
     reading = {MET: "a win for guidance (the interval lies above 0)",
-               MEAN_ONLY: "guided ahead on the mean only (the interval includes 0): not a win",
+               MEAN_ONLY: "guided ahead on the mean only (the interval does not lie above 0): not a win",
                "missed": "no win (guided behind on the mean)"}
     parts = []
     for p in phis:

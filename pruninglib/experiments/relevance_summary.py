@@ -13,7 +13,7 @@ import pandas as pd
 from pruninglib.data.root import repo_root
 from pruninglib.experiments.common import mean_std
 from pruninglib.experiments.runner import ChapterResult
-from pruninglib.experiments.targets import Target, paired, verdict
+from pruninglib.experiments.targets import MEAN_ONLY, MET, MISSED, Target, paired, verdict
 
 AUTHORS_DENSE = 0.9926  # the authors' dense LeNet-5 test accuracy on MNIST (120 epochs)
 CROPPED = ("relevance", "crop_only")  # the gated-crop variants: with the decay, and with gamma0 = 0
@@ -146,11 +146,14 @@ def findings(result: ChapterResult) -> str:
                      f"{100 * r['parameters']['bound']:.1f}% must first be reached by the dense net.")
     rel, base = (t[t["variant"] == v].set_index("seed") for v in CROPPED)
     same = int((rel["crops"] == base["crops"].reindex(rel.index)).sum())
+    reading = {MET: "the decay helped (the interval lies above 0)",
+               MEAN_ONLY: "ahead on the mean only (no interval above 0): not resolved by these seeds",
+               MISSED: "the decay did not help (behind or level on the mean)"}
     diff = verdict([100 * d for d in paired(t, "relevance", metric, "crop_only", metric)], 0.0, ">")
-    ci = "" if diff["n"] < 2 else f", 95% interval [{diff['low']:+.2f}, {diff['high']:+.2f}]"
-    lines.append(f"Paired by seed, the decay changed the final {where} accuracy by **{diff['mean']:+.2f} points** "
-                 f"(relevance minus crop-only, n = {diff['n']}{ci}); {same} of {len(rel)} seed(s) made the same "
-                 f"number of crops in both runs, so their accuracies are compared at equal weight sparsity.")
+    ci = "no interval" if diff["n"] < 2 else f"95% interval [{diff['low']:+.2f}, {diff['high']:+.2f}]"
+    lines.append(f"Paired by seed, relevance minus crop-only final {where} accuracy: **{diff['mean']:+.2f} points** "
+                 f"({ci}, n = {diff['n']}): {reading[diff['verdict']]}. {same} of {len(rel)} seed(s) made the same "
+                 f"number of crops in both runs, i.e. were compared at equal weight sparsity.")
     dense = r["headline"]["dense"]["value"]
     if dense:
         lines.append(f"Our dense LeNet-5 reached {100 * dense['mean']:.2f}% {where} accuracy after "
