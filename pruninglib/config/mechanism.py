@@ -5,19 +5,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pruninglib.config.base import _check_bool, _check_float, _check_int, _help, check
-from pruninglib.config.groups import RunConfig
+from pruninglib.config.groups import DataConfig, RunConfig
 from pruninglib.data.root import repo_root
 
 GRID_KINDS = ("lambda_l2", "lambda_l1", "reference", "sharpness")
 
 
 @dataclass(frozen=True)
-class MechanismConfig(RunConfig):
+class MechanismConfig(DataConfig, RunConfig):
     """Parameters of the mechanism study (what kills the nodes of the MLP): four sweeps of the MLP chapter, run
     through the sweep engine (or read from their committed records), and the rule that picks the headline lambdas
     on validation data."""
 
     out_dir: str = _help("where results.json, the tables and the sweeps' records are written", "runs/mlp_mechanism")
+    data_root: str = _help("folder holding MNIST/raw for the sweeps' runs (they see it as $PRUNINGLIB_DATA); if "
+                           "empty, $PRUNINGLIB_DATA, then data/ in the repo", "")
     grid_folder: str = _help("folder of the four sweep files lambda_l2.yaml, lambda_l1.yaml, reference.yaml and "
                              "sharpness.yaml (relative to the repository)", "grids/mlp_mechanism/smoke")
     from_records: bool = _help("read each sweep's committed record book/records/mlp_mechanism/<profile>/<sweep>.json "

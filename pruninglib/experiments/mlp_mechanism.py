@@ -16,15 +16,17 @@ data, the lambda of each regularizer that removes the most nodes while keeping t
 """
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 import torch
 
 from pruninglib.config.mechanism import MechanismConfig
-from pruninglib.data.root import repo_root
+from pruninglib.data.root import ENV_DATA, repo_root
 from pruninglib.experiments.runner import ChapterResult, Context, Experiment, RunKey, Summary, run_experiment
 from pruninglib.experiments.targets import Target, contrast, say_contrast
 from pruninglib.metrics.binary import t_interval
@@ -51,6 +53,22 @@ class Study:
     source: dict[str, Any]
 
 
+@contextmanager
+def data_root_for_workers(root: str) -> Iterator[None]:
+    """Inside the block, $PRUNINGLIB_DATA is ``root`` (when given): the sweep's workers inherit it, while the points'
+    own ``data_root`` stays empty, so their keys in the store do not depend on where the data lie."""
+    saved = os.environ.get(ENV_DATA)
+    if root:
+        os.environ[ENV_DATA] = str(Path(root).expanduser().resolve())
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(ENV_DATA, None)
+        else:
+            os.environ[ENV_DATA] = saved
+
+
 def record_path(cfg: MechanismConfig, kind: str) -> Path:
     """Where the committed record of a sweep lives (read with ``from_records``)."""
     return (repo_root() or Path.cwd()) / RECORDS / Path(cfg.grid_folder).name / f"{kind}.json"
@@ -74,7 +92,8 @@ class MechanismExperiment(Experiment):
             if cfg.from_records:
                 path = record_path(cfg, kind)
             else:
-                report = run_sweep(grid, workers=cfg.workers or None, threads=1, progress=progress)
+                with data_root_for_workers(cfg.data_root):
+                    report = run_sweep(grid, workers=cfg.workers or None, threads=1, progress=progress)
                 failed = [o for o in report.outcomes if not o.ok]
                 if failed:
                     raise RuntimeError(f"sweep {grid}: {len(failed)} point(s) failed, the first with: "
