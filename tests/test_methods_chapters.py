@@ -119,15 +119,26 @@ def test_lambda_rule_scores_both_arms_alike_and_breaks_ties_to_the_smaller_lambd
     assert table.loc[1e-3, "score (mean of both)"] == pytest.approx(60.0) and (table["n"] == 2).all()
 
 
+@pytest.mark.parametrize("phi", GuidedMLPConfig().phis)
+def test_the_guided_paper_profile_uses_the_lambda_chosen_on_validation_and_3_seeds(phi):
+    """The paper profile's lambdas are the ones the pre-stated rule picks from the committed sweep records."""
+    paper = guided_mlp.PROFILES["paper"]
+    assert paper[f"lambda_{phi}"] == guided_summary.choose_lambda(guided_summary.tuning(phi), phi)
+    assert len(paper["seeds"]) >= 3
+
+
 def test_epochs_that_fit_counts_whole_epochs_of_every_arm_and_seed():
     per_epoch = pd.Series({"dense": 30.0, "relevance": 50.0, "crop_only": 30.0})  # 110 s per seed and epoch
     assert relevance_summary.epochs_that_fit(per_epoch, seeds=3, budget_s=1800) == 5  # 1650 s; 6 would be 1980
     assert relevance_summary.epochs_that_fit(per_epoch, seeds=3, budget_s=1649) == 4
 
 
-def test_the_paper_profile_trains_as_many_epochs_as_the_timing_record_allows():
-    """The epoch count of the relevance chapter's paper profile comes from its committed timing record."""
+def test_the_paper_profile_trains_longer_than_2_epochs_and_no_more_than_the_timing_record_allows():
+    """The relevance chapter's paper profile: more than the 2 epochs of the earlier book (issue 14), at most what
+    its committed timing record fits into 30 minutes (fewer when the shared machine was loaded: the chapter says
+    so), 3 seeds of every arm."""
     cpu = relevance_summary.timing()["CPU s per epoch"]
     paper = relevance_lenet5.PROFILES["paper"]
-    assert paper["epochs"] == relevance_summary.epochs_that_fit(cpu, seeds=len(paper["seeds"]))
+    assert 2 < paper["epochs"] <= relevance_summary.epochs_that_fit(cpu, seeds=len(paper["seeds"]))
+    assert len(paper["seeds"]) >= 3
     assert paper["dense_seeds"] == paper["seeds"]

@@ -63,9 +63,9 @@ class GuidedMLPConfig(MeasurementConfig, OptimizerConfig, MnistDataConfig, Seeds
                                   "'l2sq' (||w||_2^2), 'group' (||w||_2); a run without penalty always runs",
                                   GUIDED_PHIS)
     lambda_l1: float = _help("lambda of the l1 variants, guided and unguided (paper: chosen on the validation split "
-                             "by grids/guided_mlp_lambda_l1.yaml)", 1e-4)
-    lambda_l2sq: float = _help("lambda of the l2sq variants (paper: grids/guided_mlp_lambda_l2sq.yaml)", 2e-3)
-    lambda_group: float = _help("lambda of the group variants (paper: grids/guided_mlp_lambda_group.yaml)", 5e-3)
+                             "by grids/guided_mlp/lambda_l1.yaml)", 1e-4)
+    lambda_l2sq: float = _help("lambda of the l2sq variants (paper: grids/guided_mlp/lambda_l2sq.yaml)", 2e-3)
+    lambda_group: float = _help("lambda of the group variants (paper: grids/guided_mlp/lambda_group.yaml)", 5e-3)
     guidance: str = _help("coefficients of the guided variants (fixed a priori, not tuned), scaled to mean 1 per "
                           "layer: 'linear' c_j ~ (j+1)/n, 'exp' c_j ~ exp(kappa ((j+1)/n - 1))", "linear")
     kappa: float = _help("growth rate of the 'exp' guidance (> 0)", 3.0)

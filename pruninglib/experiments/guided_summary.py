@@ -53,7 +53,7 @@ def tuning(phi: str, root: Path | None = None) -> pd.DataFrame:
 
 
 def lambda_table(frame: pd.DataFrame, phi: str) -> pd.DataFrame:
-    """From a lambda sweep's records (``load_records`` of grids/guided_mlp_lambda_<phi>.yaml): per lambda (rows),
+    """From a lambda sweep's records (``load_records`` of grids/guided_mlp/lambda_<phi>.yaml): per lambda (rows),
     the mean over seeds of the validation accuracy (%) with ``chosen_keep`` of the hidden units kept, guided and
     unguided, their mean (the selection score) and the full nets' validation accuracy; n = seeds."""
     lam = f"lambda_{phi}"
