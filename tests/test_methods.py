@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pruninglib.config import ConfigError, GuidedMLPConfig, RelevanceLeNetConfig
-from pruninglib.experiments import guided_mlp, relevance_lenet5
+from pruninglib.config import ConfigError, GuidedMLPConfig
+from pruninglib.experiments import guided_summary
 from pruninglib.data.tensors import Split
 from pruninglib.methods import PENALTIES, PRUNERS, check_params, make_penalty, unit_weights
 from pruninglib.models import MLP, LeNet5
@@ -191,14 +191,6 @@ def test_unknown_method_lists_the_allowed_ones():
         make_penalty("l0", tiny())
 
 
-def test_formula_gap_is_the_largest_per_seed_and_zero_for_a_seed_without_a_crop():
-    """Seed 2 cropped twice (the second crop 0.5 point off the formula), seed 0 never: gaps per seed, seeds in the
-    config's order."""
-    crops = pd.DataFrame({"seed": [2, 2, 1], "crops_before": [0, 1, 0], "sparsity": [0.0, 0.045, 0.0]})
-    gaps = relevance_lenet5.formula_gaps(RelevanceLeNetConfig(seeds=(0, 1, 2), tau=0.04), crops)
-    assert gaps == pytest.approx([0.0, 0.0, 0.005])
-
-
 def test_guided_targets_pair_each_seed_with_the_run_of_the_same_seed():
     """Rows listed in different seed orders per variant: every paired value must still be same-seed."""
     cfg = GuidedMLPConfig(seeds=(0, 1), phis=("group",))
@@ -208,7 +200,7 @@ def test_guided_targets_pair_each_seed_with_the_run_of_the_same_seed():
                           "norm_index_spearman[hidden 1]": [0.0, 0.0, -0.9, -0.7, 0.0, 0.0]})
     at = pd.DataFrame({"variant": ["group unguided", "group unguided", "group guided", "group guided"],
                        "seed": [1, 0, 0, 1], "test_accuracy": [0.60, 0.70, 0.75, 0.62]})
-    rho, gap, drop = guided_mlp._targets(cfg, at, table)
+    rho, gap, drop = guided_summary.targets(cfg, at, table)
     assert rho.values == (-0.9, -0.7) and rho.direction == "<=" and rho.bound == -0.5
     assert gap.values == pytest.approx((5.0, 2.0)) and gap.direction == ">" and gap.bound == 0.0
     assert drop.values == pytest.approx((-5.0, -28.0)) and drop.verdict == "missed"

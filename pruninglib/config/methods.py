@@ -10,10 +10,11 @@ from pruninglib.config.groups import MeasurementConfig, MnistDataConfig, Optimiz
 
 @dataclass(frozen=True)
 class RelevanceLeNetConfig(MeasurementConfig, OptimizerConfig, MnistDataConfig, SeedsConfig, RunConfig):
-    """Parameters of the LeNet-5/MNIST chapter: Bonetta et al.'s relevance-weighted decay with gated crops."""
+    """Parameters of the LeNet-5/MNIST chapter: Bonetta et al.'s relevance-weighted decay with gated crops, its
+    crop-only ablation (the same gated crops with gamma0 = 0) and a dense reference."""
 
     out_dir: str = _help("where results.json, crops.csv and the shrunk models are written", "runs/relevance_lenet5")
-    seeds: tuple[int, ...] = _help("one regularized, cropped run per seed", (0,))
+    seeds: tuple[int, ...] = _help("one relevance run and one crop-only run (no decay) per seed", (0,))
     train_subset: int = _help("use the first N training images; 0 means all 55,000 left after the validation split",
                               1000)
     val_size: int = _help("images held out from the MNIST training set for the gate (the authors used the test "
@@ -25,7 +26,8 @@ class RelevanceLeNetConfig(MeasurementConfig, OptimizerConfig, MnistDataConfig, 
     dense_seeds: tuple[int, ...] = _help("seeds of the dense baseline runs (no penalty, no crops); empty: none",
                                          (0,))
     test_size: int = _help("evaluate on the first N test images; 0 means all 10,000", 500)
-    gamma0: float = _help("penalty strength gamma right after a crop; decays linearly to 0 over one epoch", 1e-3)
+    gamma0: float = _help("penalty strength gamma of the relevance runs right after a crop; decays linearly to 0 over "
+                          "one epoch (the crop-only runs use 0)", 1e-3)
     alpha: float = _help("relevance scale alpha in the scores exp(-abs(g) / alpha); the authors: 1", 1.0)
     tau: float = _help("crop fraction: share of the remaining weights removed at each crop, in (0, 1)", 0.04)
     bound: float = _help("validation accuracy (fraction) that must be EXCEEDED for a crop (the authors: 0.98)", 0.3)
@@ -60,11 +62,12 @@ class GuidedMLPConfig(MeasurementConfig, OptimizerConfig, MnistDataConfig, Seeds
     phis: tuple[str, ...] = _help("per-unit penalties phi to run, each guided and unguided: 'l1' (||w||_1), "
                                   "'l2sq' (||w||_2^2), 'group' (||w||_2); a run without penalty always runs",
                                   GUIDED_PHIS)
-    lambda_l1: float = _help("lambda of the l1 variants (chosen on the validation split, 4 epochs, seed 0)", 1e-4)
-    lambda_l2sq: float = _help("lambda of the l2sq variants (chosen likewise)", 2e-3)
-    lambda_group: float = _help("lambda of the group variants (chosen likewise)", 5e-3)
-    guidance: str = _help("coefficients of the guided variants, scaled to mean 1 per layer: 'linear' c_j ~ (j+1)/n, "
-                          "'exp' c_j ~ exp(kappa ((j+1)/n - 1))", "linear")
+    lambda_l1: float = _help("lambda of the l1 variants, guided and unguided (paper: chosen on the validation split "
+                             "by grids/guided_mlp/lambda_l1.yaml)", 1e-4)
+    lambda_l2sq: float = _help("lambda of the l2sq variants (paper: grids/guided_mlp/lambda_l2sq.yaml)", 2e-3)
+    lambda_group: float = _help("lambda of the group variants (paper: grids/guided_mlp/lambda_group.yaml)", 5e-3)
+    guidance: str = _help("coefficients of the guided variants (fixed a priori, not tuned), scaled to mean 1 per "
+                          "layer: 'linear' c_j ~ (j+1)/n, 'exp' c_j ~ exp(kappa ((j+1)/n - 1))", "linear")
     kappa: float = _help("growth rate of the 'exp' guidance (> 0)", 3.0)
     keep_fractions: tuple[float, ...] = _help("fractions of each hidden layer's units kept (largest fan-in norm) "
                                               "when measuring accuracy vs units kept, each in (0, 1]",

@@ -7,6 +7,9 @@ smallest fan-in norms of each hidden layer are removed by surgery (a removed uni
 constant relu(bias), exact only for a unit whose fan-in is zero) and the smaller net is tested.
 One run per (variant, seed); the net cut to ``chosen_keep`` is the run's shrunk net. Through the shared runner it
 writes ``results.json``, ``norms.csv``, ``kept.csv``, ``summary.csv`` and the chosen shrunk models.
+
+With ``cfg.evaluate_test`` False (the lambda sweeps) the test split is never read: the full and the cut nets are
+measured on the validation split (columns ``val_accuracy``, ``val_accuracy_kept``) and there are no targets.
 """
 from __future__ import annotations
 
@@ -19,24 +22,37 @@ from torch import nn
 
 from pruninglib.config import GuidedMLPConfig
 from pruninglib.data import Dataset, load_mnist
-from pruninglib.experiments.common import mean_std, model_metrics, seeded
+from pruninglib.experiments.common import held_out, mean_std, model_metrics, seeded, without_test
+from pruninglib.experiments.guided_summary import (LABEL, choose_lambda, findings, kept_table, lambda_table, targets,
+                                                   tuning)
 from pruninglib.experiments.runner import (ChapterResult, Context, Experiment, Measured, RunKey, Summary, Trained,
                                            run_experiment)
-from pruninglib.experiments.targets import Target, per_seed
 from pruninglib.methods import make_penalty
 from pruninglib.models import MLP
 from pruninglib.pruning import fan_in_norms
 from pruninglib.surgery import shrink
 from pruninglib.training import fit, make_optimizer
 
+__all__ = ["EXPERIMENT", "LABEL", "PROFILES", "choose_lambda", "findings", "kept_table", "lambda_table", "run",
+           "split_name", "tuning", "variants"]
+
 INPUT_SHAPE = (1, 28, 28)
+# paper: 3 seeds; each lambda chosen on the validation split by the rule of guided_summary.choose_lambda from
+# the sweeps grids/guided_mlp/lambda_<phi>.yaml (records in book/records/guided_mlp/); the chapter checks the match
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {},
     "quick": {"profile": "quick", "seeds": [0], "epochs": 2, "train_subset": 0, "val_size": 5000,
               "keep_fractions": [1.0, 0.5, 0.3, 0.2, 0.1, 0.05]},
-    "paper": {"profile": "paper", "seeds": [0, 1], "epochs": 4, "train_subset": 0, "val_size": 5000,
-              "keep_fractions": [1.0, 0.75, 0.5, 0.3, 0.2, 0.1, 0.05]},
+    "paper": {"profile": "paper", "seeds": [0, 1, 2], "epochs": 4, "train_subset": 0, "val_size": 5000,
+              "keep_fractions": [1.0, 0.75, 0.5, 0.3, 0.2, 0.1, 0.05],
+              "lambda_l1": 0.001, "lambda_l2sq": 0.03, "lambda_group": 0.005},
 }
+
+
+def split_name(cfg: GuidedMLPConfig) -> str:
+    """The split every reported metric is measured on: 'test' for a final run, 'val' when ``evaluate_test`` is
+    False."""
+    return "test" if cfg.evaluate_test else "val"
 
 
 def variants(cfg: GuidedMLPConfig) -> list[tuple[str, str, bool]]:
@@ -58,13 +74,14 @@ def keep_largest(model: nn.Module, fraction: float) -> dict[str, torch.Tensor]:
 
 class GuidedExperiment(Experiment):
     """Every variant of :func:`variants` per seed; each net cut to every fraction of ``keep_fractions`` by
-    surgery and tested."""
+    surgery and measured."""
 
     name, input_shape = "guided_mlp", INPUT_SHAPE
 
     def load(self, cfg: GuidedMLPConfig, device: torch.device, progress: bool) -> Dataset:
-        return load_mnist(cfg.data_root or None, val_size=cfg.val_size, train_subset=cfg.train_subset,
-                          device=device)
+        """MNIST with its validation split; without the test split when ``evaluate_test`` is False."""
+        return without_test(cfg, load_mnist(cfg.data_root or None, val_size=cfg.val_size,
+                                            train_subset=cfg.train_subset, device=device))
 
     def runs(self, cfg: GuidedMLPConfig, data: Dataset) -> list[RunKey]:
         return [RunKey(v, s) for s in cfg.seeds for v, _, _ in variants(cfg)]
@@ -88,8 +105,9 @@ class GuidedExperiment(Experiment):
 
     def measure(self, cfg: GuidedMLPConfig, data: Dataset, key: RunKey, trained: Trained, ctx: Context) -> Measured:
         """The final fan-in norm of every hidden unit (``norms`` rows), the net cut to each kept fraction
-        (``kept`` rows; the one at ``chosen_keep`` is the run's shrunk net) and the full net's metrics."""
-        model = trained.model
+        (``kept`` rows; the one at ``chosen_keep`` is the run's shrunk net) and the full net's metrics, all on the
+        test split (the validation split when ``evaluate_test`` is False)."""
+        model, (split, on) = trained.model, held_out(cfg, data)
         phi, guided = _phi_guided(cfg, key.variant)
         label = {"phi": phi, "guided": guided}
         norms = [{**label, "layer": layer, "node": j, "norm": v}
@@ -98,23 +116,24 @@ class GuidedExperiment(Experiment):
         chosen: nn.Module | None = None
         for f in cfg.keep_fractions:
             small = shrink(model, keep_largest(model, f)).eval()
-            m = model_metrics(small, data.test, INPUT_SHAPE)
+            m = model_metrics(small, on, INPUT_SHAPE)
             kept.append({**label, "keep": f, "units_kept": sum(small.widths[1:-1]), "params": m["params"],
-                         "flops": m["flops"], "test_accuracy": m["accuracy"]})
+                         "flops": m["flops"], f"{split}_accuracy": m["accuracy"]})
             chosen = small if f == cfg.chosen_keep else chosen
-        m = model_metrics(model, data.test, INPUT_SHAPE)
-        row = {"test_accuracy": m["accuracy"], "params": m["params"],
+        m = model_metrics(model, on, INPUT_SHAPE)
+        at_keep = next(r[f"{split}_accuracy"] for r in kept if r["keep"] == cfg.chosen_keep)
+        row = {f"{split}_accuracy": m["accuracy"], f"{split}_accuracy_kept": at_keep, "params": m["params"],
                "norm_index_spearman[hidden 1]": _spearman(model, "hidden 1")}
         return Measured(row, chosen, {"norms": norms, "kept": kept})
 
     def summarize(self, cfg: GuidedMLPConfig, data: Dataset, table: pd.DataFrame, ctx: Context) -> Summary:
-        s0, chosen = cfg.seeds[0], f"{cfg.chosen} guided"
+        s0, chosen, split = cfg.seeds[0], f"{cfg.chosen} guided", split_name(cfg)
         kept = pd.DataFrame(ctx.tables["kept"])
         at = kept[kept["keep"] == cfg.chosen_keep]
-        return Summary(_headline(cfg, at, table), _targets(cfg, at, table),
+        return Summary(_headline(cfg, at, table, split), targets(cfg, at, table) if cfg.evaluate_test else [],
                        save={f"shrunk_{cfg.chosen}_guided_seed{s}": ctx.shrunk[(chosen, s)] for s in cfg.seeds},
                        latency={"dense": ctx.models[(chosen, s0)], "shrunk": ctx.shrunk[(chosen, s0)]},
-                       latency_note=f"median of 30 forward passes, {chosen} seed {s0}: full vs "
+                       latency_note=f"median of 30 forward passes, {chosen} ({LABEL}) seed {s0}: full vs "
                                     f"{cfg.chosen_keep:.0%} of hidden units kept")
 
 
@@ -137,68 +156,18 @@ def _spearman(model: nn.Module, layer: str) -> float:
     return float(pd.Series(norms.numpy()).corr(pd.Series(range(len(norms))), method="spearman"))
 
 
-def _targets(cfg: GuidedMLPConfig, at: pd.DataFrame, table: pd.DataFrame) -> list[Target]:
-    """Per seed, for every phi: the guided net's norms fall with the unit index, and the guided net beats the
-    unguided one of the same seed with ``chosen_keep`` of the hidden units kept; the chosen guided net at
-    ``chosen_keep`` stays within 1 point of the unpenalized full net of the same seed. ``at``: the kept rows at
-    ``chosen_keep``."""
-    keep, out = cfg.chosen_keep, []
-    col = "norm_index_spearman[hidden 1]"
-    for phi in cfg.phis:
-        g, u = f"{phi} guided", f"{phi} unguided"
-        gap = per_seed(at, g, "test_accuracy") - per_seed(at, u, "test_accuracy")
-        out += [Target(f"{g}: rank correlation of fan-in norm with unit index, hidden 1",
-                       tuple(per_seed(table, g, col)), -0.5, "<=", metric=f"{col} ({g})"),
-                Target(f"{g} minus {u}: test accuracy with {keep:.0%} of hidden units kept (points)",
-                       tuple(100 * gap), 0.0, ">",
-                       metric=f"kept test_accuracy at keep {keep:g} ({g} - {u}), same seed")]
-    chosen = f"{cfg.chosen} guided"
-    drop = per_seed(at, chosen, "test_accuracy") - per_seed(table, "none", "test_accuracy")
-    out.append(Target(f"{chosen} with {keep:.0%} of hidden units kept minus the unpenalized full net (points)",
-                      tuple(100 * drop), -1.0, ">=",
-                      metric=f"kept test_accuracy at keep {keep:g} ({chosen}) - test_accuracy (none), same seed"))
-    return out
-
-
-def _headline(cfg: GuidedMLPConfig, at: pd.DataFrame, table: pd.DataFrame) -> dict[str, Any]:
+def _headline(cfg: GuidedMLPConfig, at: pd.DataFrame, table: pd.DataFrame, split: str) -> dict[str, Any]:
     """Per variant: full-net accuracy, accuracy at ``chosen_keep`` and the norm-index rank correlation; the chosen
-    guided net at ``chosen_keep``. ``at``: the kept rows at ``chosen_keep``."""
-    keep, chosen = cfg.chosen_keep, f"{cfg.chosen} guided"
+    guided net at ``chosen_keep``; all on ``split``. ``at``: the kept rows at ``chosen_keep``."""
+    keep, chosen, metric = cfg.chosen_keep, f"{cfg.chosen} guided", f"{split}_accuracy"
     by = {v: g for v, g in table.groupby("variant")}
     at_by = {v: g for v, g in at.groupby("variant")}
     return {
-        "variants": {v: {"test_accuracy": mean_std(by[v]["test_accuracy"]),
-                         "test_accuracy_at_keep": mean_std(at_by[v]["test_accuracy"]),
+        "split": split, "reconstruction": LABEL,
+        "variants": {v: {metric: mean_std(by[v][metric]), f"{metric}_at_keep": mean_std(at_by[v][metric]),
                          "norm_index_spearman_hidden_1": mean_std(by[v]["norm_index_spearman[hidden 1]"])}
                      for v in by},
         "keep": keep,
-        "shrunk": {"metric": "test_accuracy", "variant": chosen, "keep": keep,
-                   "value": mean_std(at_by[chosen]["test_accuracy"]), "params": mean_std(at_by[chosen]["params"]),
-                   "flops": mean_std(at_by[chosen]["flops"])},
+        "shrunk": {"metric": metric, "variant": chosen, "keep": keep, "value": mean_std(at_by[chosen][metric]),
+                   "params": mean_std(at_by[chosen]["params"]), "flops": mean_std(at_by[chosen]["flops"])},
     }
-
-
-def kept_table(kept: pd.DataFrame) -> pd.DataFrame:
-    """Test accuracy (%) by variant (rows) and fraction of hidden units kept (columns), mean over seeds."""
-    table = (100 * kept.pivot_table(index="variant", columns="keep", values="test_accuracy", aggfunc="mean"))
-    order = [v for v in kept["variant"].drop_duplicates()]
-    table = table.loc[order, sorted(table.columns, reverse=True)].round(2)
-    table.columns = [f"{100 * c:g}% kept" for c in table.columns]
-    return table
-
-
-def findings(result: ChapterResult) -> str:
-    """The run's main observations as Markdown sentences, computed from its numbers (true at every profile)."""
-    t, k, r = result.summary, result.tables["kept"], result.results
-    rho = t.groupby("variant")["norm_index_spearman[hidden 1]"].mean()
-    keep = r["headline"]["keep"]
-    at = k[k["keep"] == keep].groupby("variant")["test_accuracy"].mean()
-    phis = [p for p in r["parameters"]["phis"]]
-    lines = ["Rank correlation between a first-layer unit's fan-in norm and its index (−1: norms fall steadily "
-             "with the index): " + ", ".join(f"{p} guided **{rho[f'{p} guided']:.2f}**, unguided "
-                                             f"{rho[f'{p} unguided']:.2f}" for p in phis) + "."]
-    lines.append(f"With {keep:.0%} of the hidden units kept, test accuracy was " + ", ".join(
-        f"{p}: guided **{100 * at[f'{p} guided']:.2f}%** vs unguided {100 * at[f'{p} unguided']:.2f}%"
-        for p in phis) + f"; the unpenalized net, cut the same way, {100 * at['none']:.2f}% "
-        f"(uncut: {100 * t[t['variant'] == 'none']['test_accuracy'].mean():.2f}%).")
-    return " ".join(lines)
