@@ -7,9 +7,11 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-VARIANT_ORDER = ["dense", "l2", "l1", "none", "magnitude", "magnitude-epoch", "scratch", "l1_norm", "slimming"]
+VARIANT_ORDER = ["dense", "l2", "l1", "none", "magnitude", "magnitude-epoch", "scratch", "l1_norm", "slimming", "norm",
+                 "norm-oneshot"]
 PALETTE = {"dense": "#4d4d4d", "l2": "#1f77b4", "l1": "#d62728", "none": "#2ca02c", "magnitude": "#8c564b",
-           "magnitude-epoch": "#e377c2", "scratch": "#bcbd22", "l1_norm": "#9467bd", "slimming": "#ff7f0e"}
+           "magnitude-epoch": "#e377c2", "scratch": "#bcbd22", "l1_norm": "#9467bd", "slimming": "#ff7f0e",
+           "norm": "#17becf", "norm-oneshot": "#7f7f7f"}
 
 
 def _order(df: pd.DataFrame) -> list[str]:
