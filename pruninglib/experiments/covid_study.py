@@ -19,9 +19,11 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from pruninglib.config import CovidCNNConfig
 from pruninglib.experiments.targets import MET, verdict
 from pruninglib.metrics.binary import t_interval
 from pruninglib.sweeps import load_records
+from pruninglib.sweeps.spec import load_sweep
 
 REPO = Path(__file__).resolve().parents[2]
 TUNING = (REPO / "grids" / "covid_tuning.yaml", REPO / "book" / "records" / "covid_tuning.json")
@@ -39,6 +41,11 @@ def schedule_frame() -> pd.DataFrame:
     """The schedule study's record as a tidy frame, checked against its grid."""
     grid, record = SCHEDULE
     return load_records(record, grid)
+
+
+def schedule_config() -> CovidCNNConfig:
+    """The config of the schedule study's first point: its network and target sparsities (before the scale)."""
+    return CovidCNNConfig.from_mapping(load_sweep(SCHEDULE[0]).points[0].parameters)
 
 
 def _wide(frame: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:

@@ -164,6 +164,14 @@ def metrics_table(results: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("variant")
 
 
+def block_table(results: dict[str, Any]) -> pd.DataFrame:
+    """Per pruned variant of a results.json record: the channels removed in each block (%), 'mean [low, high]'
+    over folds."""
+    rows = {v: {k: _fmt(c, 100, 1) for k, c in b["channels_removed_per_block"].items()}
+            for v, b in results["headline"]["variants"].items() if v != "dense"}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("channels removed (%)")
+
+
 def pooled_table(results: dict[str, Any]) -> pd.DataFrame:
     """Per variant of a results.json record: each pooled out-of-fold metric as 'value [low, high]' (bootstrap)."""
     rows = {v: {LABELS[m]: f"{b[m]['value']:.3f} [{b[m]['low']:.3f}, {b[m]['high']:.3f}]" for m in METRICS}
@@ -196,6 +204,16 @@ def surgery_table(result: Any) -> pd.DataFrame:
                           "FLOPs per image": int(f), **{f"latency ms, {k.replace('_', ' ')}": v
                                                         for k, v in la.items()}}
                          for name, (p, nz, f, la) in rows.items()]).set_index("net")
+
+
+def images_needed(results: dict[str, Any], half_width: float = 0.01) -> dict[str, float]:
+    """How many images of this mix the AUC-drop target would need: the pooled paired bootstrap interval of the drop
+    has half-width ``h`` on the ``n`` images here, and a half-width shrinks as 1/sqrt(images), so resolving the
+    0.02 bound to +- ``half_width`` needs about n * (h / half_width)**2 images (a lower bound: it assumes a
+    classifier as good as this one, and that more images of the same sources behave like these)."""
+    pooled = results["headline"]["auc_drop"]["pooled_paired_bootstrap"]
+    h, n = (pooled["high"] - pooled["low"]) / 2, results["data_source"]["images"]
+    return {"half_width": h, "images": n, "target_half_width": half_width, "needed": n * (h / half_width) ** 2}
 
 
 def _name(variant: str) -> str:
