@@ -150,6 +150,7 @@ class VariantsConfig(RegularizerConfig):
 
     allowed_variants: ClassVar[tuple[str, ...]] = REGULARIZERS
     pruned_variants: ClassVar[tuple[str, ...]] = REGULARIZERS
+    chosen_must_run: ClassVar[bool] = True  # False: a run may leave the headline variant out (a sweep point)
 
     variants: tuple[str, ...] = _help(
         "pruned runs to make, by regularizer: any of 'l2', 'l1', 'none' (a dense baseline always runs)", ("l2",))
@@ -161,8 +162,11 @@ class VariantsConfig(RegularizerConfig):
         _check_names("variants", self.variants, self.allowed_variants)
         for name in ("dense_weight_decay", "reg_after_ramp"):
             _check_float(name, getattr(self, name), 0.0, 1.0)
-        pruned = tuple(v for v in self.variants if v in self.pruned_variants)
-        check(self.chosen in pruned or not pruned, "chosen", self.chosen, f"one of the pruned variants {pruned}")
+        if self.chosen_must_run:
+            check(self.chosen in self.variants, "chosen", self.chosen, f"one of the variants {self.variants}")
+        else:
+            check(self.chosen in self.pruned_variants, "chosen", self.chosen,
+                  f"one of the pruned variants {self.pruned_variants}")
 
 
 @dataclass(frozen=True)

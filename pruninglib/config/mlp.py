@@ -17,6 +17,7 @@ class MLPMnistConfig(MeasurementConfig, PruningConfig, VariantsConfig, Optimizer
     allowed_variants: ClassVar[tuple[str, ...]] = ("dense", "l2", "l1", "none", "magnitude", "magnitude-epoch",
                                                    "scratch")
     pruned_variants: ClassVar[tuple[str, ...]] = ("l2", "l1", "none", "magnitude", "magnitude-epoch")
+    chosen_must_run: ClassVar[bool] = False  # a sweep point runs one variant; its headline then has no shrunk net
 
     out_dir: str = _help("where results.json, dynamics.csv and the shrunk model are written", "runs/mlp_mnist")
     seeds: tuple[int, ...] = _help("one run per seed for every variant; results report mean and std", (0,))

@@ -142,9 +142,9 @@ def draw_zeroed(name: str, w: torch.Tensor, survivors: Survivors, n_zero: int, *
     f = _zeroing_shape(a, survivors.n, form, scale, factor, survivors.live if survivors.stale else None)
     total = f.sum()
     # z = [u < p] with p = min(1, n_zero f / total), as [f - u total / n_zero > 0]: p >= 1 always draws (u < 1),
-    # and heaviside gives 1.0/0.0 floats directly (a bool result would need a slow conversion)
+    # and the in-place comparison gives 1.0/0.0 floats directly (a bool result would need a slow conversion)
     u = torch.rand(len(f), generator=generator, device=f.device)
-    z = torch.heaviside(torch.addcmul(f, u, total, value=-1.0 / n_zero), f.new_zeros(()))
+    z = torch.addcmul(f, u, total, value=-1.0 / n_zero).gt_(0.0)
     zeroed, check = torch.stack([z.sum(), total]).tolist()  # the total is NaN if any surviving weight is
     if not math.isfinite(check):
         raise FloatingPointError(f"stochastic pruning of {name!r}: its surviving weights are not all finite "
