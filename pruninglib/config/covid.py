@@ -22,6 +22,8 @@ class CovidCNNConfig(MeasurementConfig, PruningConfig, BatchNormVariantsConfig, 
     allowed_variants: ClassVar[tuple[str, ...]] = ("dense", "l2", "l1", "none")
     pruned_variants: ClassVar[tuple[str, ...]] = ("l2", "l1", "none")
     tuned: ClassVar[tuple[str, ...]] = ("image_size", "channels", "augment_shift", "augment_intensity", "epochs")
+    # A tuning or study point may leave the chosen variant out; a final run must make it (_check_chapter).
+    chosen_must_run: ClassVar[bool] = False
 
     out_dir: str = _help("where results.json, the tables and the shrunk models are written", "runs/covid_cnn")
     seeds: tuple[int, ...] = _help("training seeds: one run per (variant, fold, seed)", (0,))
