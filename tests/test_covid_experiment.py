@@ -8,6 +8,7 @@ from pruninglib.config import ConfigError, CovidCNNConfig
 from pruninglib.experiments import covid_cnn
 from pruninglib.experiments.covid_cnn import EXPERIMENT
 from pruninglib.experiments.covid_folds import load_folds
+from pruninglib.experiments import covid_summary as summ
 from pruninglib.experiments.covid_summary import targets
 from pruninglib.experiments.targets import MET, MISSED
 
@@ -108,3 +109,17 @@ def test_a_study_run_never_reads_an_outer_test_fold(covid_root, tmp_path, monkey
     pred = result.tables["predictions"]
     for k, test in tests.items():
         assert not set(pred[pred["fold"] == k]["file"]) & set(files[sorted(test)])
+
+
+def test_testability_follows_the_dense_interval_and_sizes_the_data_needed():
+    def results(low: float, verdict: str) -> dict:
+        dense = {"name": "dense AUC, mean over outer folds", "mean": low + 0.05, "low": low, "high": low + 0.1,
+                 "bound": 0.55, "verdict": verdict}
+        return {"targets": [dense], "data_source": {"images": 200},
+                "headline": {"auc_drop": {"pooled_paired_bootstrap": {"low": -0.03, "high": 0.05}}}}
+
+    assert summ.testability(results(0.60, MET)).startswith("Yes")
+    assert summ.testability(results(0.52, MISSED)).startswith("Only weakly")
+    text = summ.testability(results(0.45, MISSED))
+    assert "cannot be tested" in text and "about 3,200 images" in text  # 200 * (0.04 / 0.01) ** 2
+    assert summ.images_needed(results(0.45, MISSED))["needed"] == pytest.approx(3200.0)
