@@ -165,7 +165,8 @@ def update_prose(chapter: str) -> Path:
     published = nbformat.read(dest, as_version=4)
     source, sha = read_source(chapter)
     injected = [c for c in published.cells if "injected-parameters" in tags(c)]
-    executed = [c for c in published.cells if c.cell_type == "code" and "injected-parameters" not in tags(c)]
+    executed = [c for c in published.cells
+                if c.cell_type == "code" and not {"injected-parameters", INSTALL} & set(tags(c))]
     wanted = [c for c in source.cells if c.cell_type == "code"]
     for i, (new, old) in enumerate(zip(wanted, executed)):
         if (new.source, tags(new)) != (old.source, tags(old)):

@@ -23,10 +23,11 @@ def test_unknown_model_and_regularizer():
 def test_profiles_are_valid_and_lists_become_tuples(chapter):
     ch = CHAPTERS.get(chapter)
     for profile in ("smoke", "quick", "paper"):
-        cfg = ch.config.from_mapping(ch.parameters(profile))
+        params = ch.parameters(profile)
+        cfg = ch.config.from_mapping(params)
         values = [getattr(cfg, name) for name in cfg.field_names()]
         assert cfg.profile == profile and not any(isinstance(v, list) for v in values)
-        assert any(isinstance(v, tuple) for v in values)
+        assert all(isinstance(getattr(cfg, k), tuple) for k, v in params.items() if isinstance(v, list))
     assert len(MLPMnistConfig.from_mapping(CHAPTERS.get("mlp_mnist").parameters("paper")).seeds) >= 3
 
 
@@ -56,3 +57,12 @@ def test_bad_covid_values_name_parameter_value_and_allowed(kwargs, names, allowe
 def test_digest_changes_with_config():
     assert MLPMnistConfig().digest() == MLPMnistConfig().digest()
     assert MLPMnistConfig().digest() != MLPMnistConfig(epochs=3).digest()
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS.names())
+def test_every_variant_a_chapter_allows_has_a_colour(chapter):
+    """The figures colour runs by variant from one palette (seaborn refuses a palette that lacks a plotted key)."""
+    from pruninglib.plots import PALETTE
+
+    allowed = getattr(CHAPTERS.get(chapter).config, "allowed_variants", ())
+    assert set(allowed) <= set(PALETTE), f"no colour for {sorted(set(allowed) - set(PALETTE))}"

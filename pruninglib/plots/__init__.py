@@ -7,9 +7,9 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-VARIANT_ORDER = ["dense", "l2", "l1", "none", "l1_norm", "slimming"]
-PALETTE = {"dense": "#4d4d4d", "l2": "#1f77b4", "l1": "#d62728", "none": "#2ca02c", "l1_norm": "#9467bd",
-           "slimming": "#ff7f0e"}
+VARIANT_ORDER = ["dense", "l2", "l1", "none", "magnitude", "magnitude-epoch", "scratch", "l1_norm", "slimming"]
+PALETTE = {"dense": "#4d4d4d", "l2": "#1f77b4", "l1": "#d62728", "none": "#2ca02c", "magnitude": "#8c564b",
+           "magnitude-epoch": "#e377c2", "scratch": "#bcbd22", "l1_norm": "#9467bd", "slimming": "#ff7f0e"}
 
 
 def _order(df: pd.DataFrame) -> list[str]:
