@@ -118,4 +118,6 @@ class CovidCNNConfig(MeasurementConfig, PruningConfig, BatchNormVariantsConfig, 
             try:
                 self.for_fold(k)
             except ConfigError as exc:
+                if not any(f"parameter '{name}'" in str(exc) for name in self.tuned):
+                    raise  # not the fold's settings: a field of this config, named as it is
                 raise ConfigError(f"parameter 'fold_settings' = {value!r} is not allowed: fold {k}: {exc}") from exc
