@@ -197,7 +197,8 @@ CASES = [
             "parameter 'variants' = ('l2', 'dropout') is not allowed: distinct names from dense, l2, l1, none, magnitude, "
             "magnitude-epoch, scratch"),
     refused("""run mlp_mnist -p chosen l1 -p variants '["l2"]'""",
-            "parameter 'chosen' = 'l1' is not allowed: one of the pruned variants ('l2',)"),
+            "parameter 'chosen' = 'l1' is not allowed: one of the variants ('l2',) (only a validation-only run, "
+            "evaluate_test false, may leave the chosen variant out)"),
     refused("""run mlp_mnist -p variants '["scratch","l2"]'""",
             "parameter 'variants' = ('scratch', 'l2') is not allowed: 'scratch' after the chosen variant 'l2', whose "
             "shrunk widths it trains"),

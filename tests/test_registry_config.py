@@ -41,7 +41,7 @@ COVID_BAD = [
     ({"target_sparsity": (0.5, 0.5)}, "'target_sparsity'", "4 conv blocks and the head (5 values)"),
     ({"threshold": 1.0}, "'threshold' = 1.0", "(0.0, 1.0)"),
     ({"augment_shift": 20}, "'augment_shift' = 20", "from 0 to 11"),
-    ({"variants": ("l2", "dropout")}, "'variants' = ('l2', 'dropout')", "none, l1, l2"),
+    ({"variants": ("l2", "dropout")}, "'variants' = ('l2', 'dropout')", "dense, l2, l1, none"),
     ({"bootstrap": 5}, "'bootstrap' = 5", "integer >= 10"),
     ({"ci_level": 1.0}, "'ci_level' = 1.0", "[0.5, 1.0)"),
 ]

@@ -52,6 +52,9 @@ class MLPMnistConfig(MeasurementConfig, PruningConfig, VariantsConfig, Optimizer
               "input width 784 and 10 classes for MNIST")
         _check_weights("widths", self.widths, sum(a * b for a, b in zip(self.widths, self.widths[1:])))
         _check_int("sample_nodes", self.sample_nodes, 0)
+        if self.evaluate_test:  # a final run reports the chosen variant; a validation-only sweep point may omit it
+            check(self.chosen in self.variants, "chosen", self.chosen, f"one of the variants {self.variants} (only "
+                  "a validation-only run, evaluate_test false, may leave the chosen variant out)")
         if "scratch" in self.variants:
             check(self.chosen in self.variants and self.variants.index(self.chosen) < self.variants.index("scratch"),
                   "variants", self.variants, f"'scratch' after the chosen variant {self.chosen!r}, whose shrunk "

@@ -1,16 +1,19 @@
 """Chapter "COVID-19 chest X-ray CNN": dense vs stochastic channel pruning with L2, L1 or no regularizer, under
-stratified, patient-grouped k-fold cross-validation on 191 images.
+nested, stratified, patient-grouped cross-validation on 191 images.
 
-One run per (variant, fold, seed); every run is tested on its held-out fold only. Every run is physically shrunk
-and the shrunk net is checked against the masked one on the held-out images. Through the shared runner
+A final run (``evaluate_test`` true) makes one run per (variant, outer fold, seed), trained on the outer fold's
+training part with the settings chosen for that fold on its inner folds (``fold_settings``) and measured on its test
+part only. A tuning or study run (``evaluate_test`` false) makes one run per (variant, outer fold, inner fold,
+seed), trained and measured inside the outer training part: it never reads an outer test image
+(:mod:`pruninglib.experiments.covid_folds`). Every pruned run is physically shrunk and the shrunk net is checked
+against the masked one on the images it is measured on. Through the shared runner
 (:mod:`pruninglib.experiments.runner`) it writes ``results.json``, ``summary.csv`` (a row per run),
 ``predictions.csv`` (a row per held-out image and run), ``channels.csv``, ``folds.csv`` (class counts per fold),
-``dynamics.csv.gz`` and the shrunk models of the chosen variant into ``cfg.out_dir``; runs are checkpointed per
-epoch, so re-running an interrupted command resumes it.
+``dynamics.csv.gz`` and, for a final run, the shrunk models of the chosen variant into ``cfg.out_dir``; runs are
+checkpointed per epoch, so re-running an interrupted command resumes it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,11 +23,9 @@ from torch import nn
 
 from pruninglib.config import CovidCNNConfig
 from pruninglib.data import Split
-from pruninglib.data.augment import AugmentedSplit
-from pruninglib.data.covid import CovidData, load_covid
-from pruninglib.data.splits import fold_table, stratified_group_kfold
 from pruninglib.experiments.common import max_logit_difference, ramped, seeded, stochastic_pruner
-from pruninglib.experiments.covid_summary import headline, targets
+from pruninglib.experiments.covid_folds import INNER, CovidFolds, inner_fold, load_folds
+from pruninglib.experiments.covid_summary import headline, study_headline, targets
 from pruninglib.experiments.runner import (ChapterResult, Context, Experiment, Measured, RunKey, Summary, Trained,
                                            run_experiment)
 from pruninglib.metrics import count_flops, count_params
@@ -36,119 +37,106 @@ from pruninglib.surgery import shrink
 from pruninglib.tracking import DynamicsTracker
 from pruninglib.training import fit, make_optimizer
 
-# Shared by quick and paper, chosen in trial runs on these 191 images (dense and L2, 5 folds, seed 0; see the
-# chapter): stronger augmentation lifted the dense AUC from 0.51 to 0.60; sparser blocks 3 and 4 let channels of
-# block 3 die too (block 4 alone holds 53% of the channels).
 _TRAINING: dict[str, Any] = {"augment_shift": 4, "augment_intensity": 0.2,
                              "target_sparsity": [0.5, 0.9, 0.995, 0.999, 0.98]}
+# The final configuration, per outer fold: the candidate of grids/covid_tuning.yaml with the best AUC on that fold's
+# inner fold (covid_study.selection of book/records/covid_tuning.json; the chapter asserts they agree). Committed
+# before the final run.
+FOLD_SETTINGS: list[dict[str, Any]] = [
+    {"image_size": 96, "channels": [16, 32, 64, 128], "epochs": 20},
+    {"image_size": 96, "channels": [16, 32, 64, 128], "epochs": 20},
+    {"image_size": 96, "channels": [16, 32, 64, 128], "epochs": 20},
+    {"image_size": 64, "channels": [8, 16, 32, 64], "epochs": 20},
+    {"image_size": 64, "channels": [16, 32, 64, 128], "epochs": 20},
+]
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {},  # the config defaults: seconds
     "quick": {"profile": "quick", "folds": 5, "image_size": 64, "channels": [16, 32, 64, 128], "epochs": 20,
-              "variants": ["l2"], "bootstrap": 1000, **_TRAINING},
+              "bootstrap": 1000, **_TRAINING, "fold_settings": FOLD_SETTINGS},
     "paper": {"profile": "paper", "folds": 5, "seeds": [0, 1, 2], "image_size": 64, "channels": [16, 32, 64, 128],
-              "epochs": 40, "variants": ["l2", "l1", "none"], "bootstrap": 2000, **_TRAINING},
+              "epochs": 20, "variants": ["dense", "l2", "l1", "none"], "bootstrap": 2000, **_TRAINING,
+              "fold_settings": FOLD_SETTINGS},
 }
 
 
-@dataclass
-class CovidFolds:
-    """The chapter's data: every image (``images``), the (train, test) indices of each fold, the fold table (class
-    counts of each held-out part, indexed by fold) and the run card's data block."""
-
-    images: CovidData
-    folds: list[tuple[np.ndarray, np.ndarray]]
-    fold_table: pd.DataFrame
-    source: dict[str, Any]
-
-    def indices(self, fold: int, part: int) -> torch.Tensor:
-        """The image indices of ``fold``'s training (``part`` 0) or held-out (1) part, on the images' device."""
-        return torch.as_tensor(self.folds[fold][part], device=self.images.x.device)
-
-    def train_part(self, fold: int, cfg: CovidCNNConfig) -> AugmentedSplit:
-        """The class-balanced, augmented training part of ``fold``."""
-        i = self.indices(fold, 0)
-        return AugmentedSplit(self.images.x[i], self.images.y[i], max_shift=cfg.augment_shift,
-                              intensity=cfg.augment_intensity, balance=True)
-
-    def test_part(self, fold: int) -> Split:
-        """The held-out part of ``fold``."""
-        i = self.indices(fold, 1)
-        return Split(self.images.x[i], self.images.y[i])
-
-
-def _measure(model: nn.Module, small: nn.Module, test: Split, input_shape: tuple[int, ...],
+def _measure(model: nn.Module, small: nn.Module | None, held: Split, split: str, input_shape: tuple[int, ...],
              threshold: float) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-    """Metrics of the masked and shrunk nets on the held-out fold, and the surgery proof (eval mode)."""
-    p, p_small = predict_proba(model, test), predict_proba(small, test)
-    y = test.y.cpu().numpy()
+    """Metrics of the masked and shrunk nets on the held-out images (columns named by ``split``: test_auc,
+    shrunk_test_auc, ...), sizes, and the surgery proof (eval mode). ``small`` None: nothing was removed (dense),
+    the shrunk columns repeat the net's own."""
+    p = predict_proba(model, held)
+    p_small = p if small is None else predict_proba(small, held)
+    y = held.y.cpu().numpy()
     m, s = binary_metrics(y, p, threshold), binary_metrics(y, p_small, threshold)
-    row: dict[str, Any] = {**m, **{f"shrunk_{k}": v for k, v in s.items()}}
-    row.update({f"{k}": v for k, v in count_params(model).items()}, flops=count_flops(model, input_shape))
-    row.update({f"shrunk_{k}": v for k, v in count_params(small).items()}, shrunk_flops=count_flops(small,
-                                                                                                     input_shape))
-    row["max_abs_diff"] = max_logit_difference(model, small, test, torch.float64)
-    row["max_abs_diff_float32"] = max_logit_difference(model, small, test, torch.float32)
-    row["max_abs_logit"] = max_logit_difference(model, None, test, torch.float32)
+    row: dict[str, Any] = {**{f"{split}_{k}": v for k, v in m.items()},
+                           **{f"shrunk_{split}_{k}": v for k, v in s.items()}}
+    kept = small if small is not None else model
+    row.update(count_params(model), flops=count_flops(model, input_shape))
+    row.update({f"shrunk_{k}": v for k, v in count_params(kept).items()},
+               shrunk_flops=count_flops(kept, input_shape))
+    row["max_abs_diff"] = 0.0 if small is None else max_logit_difference(model, small, held, torch.float64)
+    row["max_abs_diff_float32"] = 0.0 if small is None else max_logit_difference(model, small, held, torch.float32)
+    row["max_abs_logit"] = max_logit_difference(model, None, held, torch.float32)
     return row, p, p_small
 
 
 class CovidExperiment(Experiment):
-    """Dense and one stochastic run per regularizer in ``cfg.variants``, per fold and seed; each tested on its
-    held-out fold, shrunk and proved."""
+    """The runs of ``cfg.variants`` per outer fold and seed (and inner fold, for a tuning or study run); each
+    measured on its held-out part, each pruned run shrunk and proved."""
 
     name = "covid_cnn"
 
     def shape(self, cfg: CovidCNNConfig) -> tuple[int, ...]:
-        return (1, cfg.image_size, cfg.image_size)
+        return cfg.for_fold(0).input_shape()  # the latency nets are fold 0's
 
     def load(self, cfg: CovidCNNConfig, device: torch.device, progress: bool) -> CovidFolds:
-        data = load_covid(cfg.data_root or None, image_size=cfg.image_size, device=device)
-        y_all, groups = data.y.cpu().numpy(), data.groups
-        folds = stratified_group_kfold(y_all, groups, cfg.folds, cfg.fold_seed)
-        table = fold_table(y_all, groups, folds)
-        source = {**data.source, "split": {"folds": cfg.folds, "fold_seed": cfg.fold_seed,
-                                           "grouped_by": "patient id and file (connected)",
-                                           "test_images_per_fold": table["test images"].tolist()}}
-        return CovidFolds(data, folds, table, source)
+        return load_folds(cfg, device)
 
     def runs(self, cfg: CovidCNNConfig, data: CovidFolds) -> list[RunKey]:
-        return [RunKey(v, s, fold=k) for k in range(cfg.folds) for s in cfg.seeds for v in ("dense", *cfg.variants)]
+        if cfg.evaluate_test:
+            return [RunKey(v, s, fold=k) for k in range(cfg.folds) for s in cfg.seeds for v in cfg.variants]
+        inner = range(cfg.inner_used or cfg.inner_folds)
+        return [RunKey(v, s, fold=k, setting=INNER.format(j)) for k in range(cfg.folds) for j in inner
+                for s in cfg.seeds for v in cfg.variants]
 
     def train(self, cfg: CovidCNNConfig, data: CovidFolds, key: RunKey, ctx: Context) -> Trained:
-        """One run; 'dense' = L2 with ``dense_weight_decay`` on the same schedule, no pruning. Dynamics are tracked
-        on the held-out fold only (the CPU budget); nothing is selected on them."""
-        fold, variant = int(key.fold or 0), key.variant
-        train, test = data.train_part(fold, cfg), data.test_part(fold)
-        run_seed = 1000 * fold + key.seed
+        """One run with its outer fold's settings; 'dense' = L2 with ``dense_weight_decay`` on the same schedule, no
+        pruning. Dynamics are tracked on the part the run is measured on; nothing is selected on them."""
+        fold, inner = int(key.fold or 0), inner_fold(key.setting)
+        c = cfg.for_fold(fold)
+        split, train_idx, held_idx = data.parts(fold, inner)
+        run_seed = 1000 * fold + (0 if inner is None else 100 * (inner + 1)) + key.seed
         with seeded(run_seed):
-            model = CNN(cfg.channels).to(ctx.device)
-        reg, lam = (("l2", cfg.dense_weight_decay) if variant == "dense" else
-                    (variant, {"l2": cfg.lambda_l2, "l1": cfg.lambda_l1, "none": 0.0}[variant]))
-        tracker = DynamicsTracker({"test": test}, key.label)
+            model = CNN(c.channels).to(ctx.device)
+        reg, lam = (("l2", c.dense_weight_decay) if key.variant == "dense" else
+                    (key.variant, {"l2": c.lambda_l2, "l1": c.lambda_l1, "none": 0.0}[key.variant]))
+        tracker = DynamicsTracker({split: data.split(c, held_idx, train=False)}, key.label)
         callbacks: list[Any] = [tracker]
-        if variant != "dense":
-            callbacks.insert(0, stochastic_pruner(cfg, model, run_seed))
+        if key.variant in c.pruned_variants:
+            callbacks.insert(0, stochastic_pruner(c, model, run_seed))
         # The regularized parameters: the prunable weights, and the BatchNorm scales when asked. gamma and the next
         # layer's weights v can trade scale (gamma*c, v/c) without changing the function, so penalizing both makes
         # the penalty act on a channel as |gamma| * ||v|| (see the intro's rescaling argument), which favours dead
         # channels; with gamma free, BatchNorm absorbs any shrinking of v and no channel is pushed to die.
         regularized = [*model.prunable().values(),
-                       *((n.weight for n in model.norms) if cfg.penalize_bn_scale else ())]
-        coefficient = ramped(cfg, lam)  # the committed runs weaken the dense baseline's decay after ramp_end too
-        state = fit(model, train, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                    optimizer=make_optimizer(cfg.optimizer, model.parameters(), cfg.lr),
+                       *((n.weight for n in model.norms) if c.penalize_bn_scale else ())]
+        coefficient = ramped(c, lam)  # the dense baseline's decay is weakened after ramp_end too
+        state = fit(model, data.split(c, train_idx, train=True), epochs=c.epochs, batch_size=c.batch_size,
+                    optimizer=make_optimizer(c.optimizer, model.parameters(), c.lr),
                     generator=torch.Generator().manual_seed(run_seed),
                     penalty=lambda m, st: penalty(reg, regularized, coefficient(st)), callbacks=callbacks,
-                    checkpoint=ctx.checkpoint(key), desc=f"{variant} fold {fold} seed {key.seed}",
-                    progress=ctx.progress)
-        return Trained(model.eval(), tracker.rows, state.resumed_from_epoch, cfg.epochs)
+                    checkpoint=ctx.checkpoint(key), desc=f"{key.variant} {key.tag}", progress=ctx.progress)
+        return Trained(model.eval(), tracker.rows, state.resumed_from_epoch, c.epochs)
 
     def measure(self, cfg: CovidCNNConfig, data: CovidFolds, key: RunKey, trained: Trained,
                 ctx: Context) -> Measured:
-        """Shrink and prove on the held-out fold; the per-block channel rows and the per-image predictions."""
+        """Shrink and prove on the held-out part; the per-block channel rows and the per-image predictions."""
         fold, model = int(key.fold or 0), trained.model
-        small = shrink(model).eval()
-        row, p, p_small = _measure(model, small, data.test_part(fold), self.shape(cfg), cfg.threshold)
+        c = cfg.for_fold(fold)
+        split, _, held_idx = data.parts(fold, inner_fold(key.setting))
+        small = shrink(model).eval() if key.variant in c.pruned_variants else None
+        row, p, p_small = _measure(model, small, data.split(c, held_idx, train=False), split, c.input_shape(),
+                                   c.threshold)
         nodes = node_summary(model)
         row.update(channels_removed=nodes["all hidden"]["fraction_dead"],
                    **{f"channels_removed[{k}]": v["fraction_dead"] for k, v in nodes.items() if k != "all hidden"},
@@ -156,23 +144,27 @@ class CovidExperiment(Experiment):
                                                   for w in model.prunable().values()])))
         channels = [{"layer": k, "channels": v["nodes"], "kept": v["nodes"] - v["dead"]}
                     for k, v in nodes.items() if k != "all hidden"]
-        images, y_all, groups = data.images.table["file"], data.images.y.cpu().numpy(), data.images.groups
-        predictions = [{"file": images.iloc[i], "group": int(groups[i]), "y": int(y_all[i]), "p": float(a),
-                        "p_shrunk": float(b)} for i, a, b in zip(data.folds[fold][1], p, p_small)]
+        files, groups, y_all = data.first.table["file"], data.first.groups, data.first.y.cpu().numpy()
+        predictions = [{"file": files.iloc[i], "group": int(groups[i]), "y": int(y_all[i]), "p": float(a),
+                        "p_shrunk": float(b)} for i, a, b in zip(held_idx, p, p_small)]
         return Measured(row, small, {"channels": channels, "predictions": predictions})
 
     def summarize(self, cfg: CovidCNNConfig, data: CovidFolds, table: pd.DataFrame, ctx: Context) -> Summary:
-        s0 = cfg.seeds[0]
-        predictions = pd.DataFrame(ctx.tables["predictions"])
+        """A final run: headline, targets, the chosen variant's shrunk nets saved and fold 0's timed against dense.
+        A tuning or study run: validation metrics per outer fold, no targets (targets are for final runs)."""
         folds = data.fold_table.reset_index()
+        if not cfg.evaluate_test:
+            return Summary(study_headline(cfg, table), [], tables={"folds": folds})
+        s0, chosen = cfg.seeds[0], cfg.chosen
+        predictions = pd.DataFrame(ctx.tables["predictions"])
         head = {**headline(cfg, table, predictions), "folds_table": folds.to_dict(orient="records")}
         return Summary(head, targets(cfg, table), tables={"folds": folds},
-                       save={f"shrunk_{cfg.chosen}_fold{k}_seed{s}": ctx.shrunk[(cfg.chosen, k, s)]
+                       save={f"shrunk_{chosen}_fold{k}_seed{s}": ctx.shrunk[(chosen, k, s)]
                              for k in range(cfg.folds) for s in cfg.seeds},
-                       latency={"dense": ctx.models[("dense", 0, s0)], "shrunk": ctx.shrunk[(cfg.chosen, 0, s0)]},
-                       latency_note=f"median of 30 forward passes, dense vs shrunk {cfg.chosen}, fold 0 seed {s0}, "
-                                    f"batch sizes {list(cfg.latency_batches)}, {cfg.image_size}x{cfg.image_size} "
-                                    "inputs")
+                       latency={"dense": ctx.models[("dense", 0, s0)], "shrunk": ctx.shrunk[(chosen, 0, s0)]},
+                       latency_note=f"median of 30 forward passes, dense vs shrunk {chosen}, fold 0 seed {s0}, "
+                                    f"batch sizes {list(cfg.latency_batches)}, {self.shape(cfg)[1]}x"
+                                    f"{self.shape(cfg)[2]} inputs")
 
 
 EXPERIMENT = CovidExperiment()
@@ -200,10 +192,10 @@ def example_images(result: ChapterResult, per_class: int = 2) -> pd.DataFrame:
     url. Images under any other license are never returned."""
     from pruninglib.data.covid import showable_license
 
-    t = result.data.images.table.reset_index(drop=True)
+    t = result.data.first.table.reset_index(drop=True)
     ok = t[t["license"].map(showable_license)].sort_values("file")
     picked = pd.concat([g.head(per_class) for _, g in ok.groupby("label", sort=False)]).sort_values("label")
-    x = result.data.images.x.cpu()
+    x = result.data.first.x.cpu()
     return pd.DataFrame([{"image": x[i, 0].numpy(), "title": f"{r['finding']}\n{r['file'][:28]}",
                           "file": r["file"], "finding": r["finding"], "license": r["license"], "url": r["url"]}
                          for i, r in picked.iterrows()])
