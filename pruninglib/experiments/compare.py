@@ -23,7 +23,6 @@ each epoch, so re-running an interrupted command resumes it.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 from dataclasses import dataclass
 from functools import partial
@@ -104,7 +103,7 @@ def make_harness(cfg: ComparisonConfig, setting: str, device: torch.device, prog
                        partial(mlp_mnist.method_penalty, c))
     data, train = vgg_cifar10.load_data(c, device, progress)
     return Harness("vgg", c, data, train, vgg_cifar10.INPUT_SHAPE,
-                   lambda seed: vgg_cifar10.new_model(dataclasses.replace(c, seed=seed), device),
+                   lambda seed: vgg_cifar10.new_model(c, seed, device),
                    partial(vgg_cifar10.method_penalty, c))
 
 
