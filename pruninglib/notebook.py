@@ -21,7 +21,7 @@ import nbformat
 
 from pruninglib._io import atomic_path
 from pruninglib.config import ConfigError
-from pruninglib.data.registry import CHAPTER_DATASETS, require
+from pruninglib.data.registry import require
 from pruninglib.data.root import ENV_CACHE, ENV_DATA, repo_root
 from pruninglib.experiments import CHAPTERS
 from pruninglib.rundir import RESULTS, RunFolder, check_out
@@ -81,7 +81,7 @@ def run_chapter(chapter: str, profile: str = "quick", overrides: dict[str, Any] 
     if isinstance(root, str) and root and not Path(root).expanduser().is_absolute():
         params["data_root"] = str(Path(root).resolve())  # relative to where the command was typed, not work/
     folder = check_out(out if out is not None else ROOT / "runs" / profile / chapter)
-    require(CHAPTER_DATASETS.get(chapter, ()), params.get("data_root") or None)  # fetched, or failed before the kernel
+    require(ch.datasets, params.get("data_root") or None)  # fetched, or failed before the kernel
     t0 = time.perf_counter()
     with RunFolder(folder, chapter) as run, _absolute_env():
         execute(chapter, params, run.notebook, cwd=run.work, progress=progress,

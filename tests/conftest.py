@@ -20,10 +20,11 @@ DATA_ROOTS = [Path(p) for p in (os.environ.get("PRUNINGLIB_DATA"),) if p] + [
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory):
-    """Tests never touch the user's cache; the real-data tests (and their subprocesses) share one per session.
-    Nor the network: every download goes to a closed local port and fails at once as offline."""
+    """Tests never touch the user's cache or run store; the real-data tests (and their subprocesses) share one of
+    each per session. Nor the network: every download goes to a closed local port and fails at once as offline."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PRUNINGLIB_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        mp.setenv("PRUNINGLIB_STORE", str(tmp_path_factory.getbasetemp() / "store"))
         mp.setenv("PRUNINGLIB_DATA_MIRROR", "http://127.0.0.1:9")
         yield
 

@@ -107,11 +107,13 @@ def _check_shrunk(r):
 def _check_mlp_mnist(r):
     _check_shrunk(r)
     h = r["headline"]
-    assert {"dense", "pruned", "nodes_removed", "weight_sparsity"} <= set(h) and "resumed_runs" in r
-    assert set(h["nodes_removed"]["per_layer"]) == {"hidden 1", "hidden 2"}
+    assert h["split"] == "test" and list(h["variants"]) == ["dense", "l2", "l1", "none"] and "resumed_runs" in r
+    assert {"nodes_removed[hidden 1]", "nodes_removed[hidden 2]", "shrunk_test_accuracy"} <= set(h["variants"]["l2"])
     assert set(r["latency_ms"]["shrunk"]) == {"batch_1", "batch_64"}
     assert {"metric", "value", "params", "flops"} <= set(h["shrunk"])
     assert h["shrunk"]["max_abs_diff_vs_masked"] <= 1e-5
+    assert [t["name"] for t in r["targets"]] == ["hidden nodes removed (%)", "dense test accuracy (%)",
+                                                 "shrunk minus dense test accuracy (points)"]
 
 
 def _check_covid_cnn(r):
@@ -178,6 +180,14 @@ def _check_guided_mlp(r):
     assert set(r["latency_ms"]["shrunk"]) == {"batch_1", "batch_64"}
 
 
+def _check_mlp_mechanism(r):
+    h = r["headline"]
+    assert set(h["selected_lambda"]) == {"l2", "l1"} and h["tolerance_points"] == 0.3
+    assert {row["setting"] for row in r["runs"]} == {"lambda_l2", "lambda_l1", "reference", "sharpness"}
+    assert r["data_source"]["verified_files"] and "test" not in json.dumps(r["runs"])
+    assert len(pd.read_csv(r["files"]["lambda_curves"])) == 6  # 2 regularizers x (lambda 0 and 2 lambdas)
+
+
 def _check_comparison(r):
     settings = r["headline"]["settings"]
     assert set(settings) == {"mlp", "vgg"}
@@ -193,6 +203,7 @@ def _check_comparison(r):
 
 
 CHAPTER_CHECKS = {"mlp_mnist": ("mnist_root", _check_mlp_mnist),
+                  "mlp_mechanism": ("mnist_root", _check_mlp_mechanism),
                   "covid_cnn": ("covid_root", _check_covid_cnn),
                   "theory": ("mnist_root", _check_theory),
                   "unet_dsb2018": ("dsb_root", _check_unet_dsb2018),

@@ -125,9 +125,10 @@ def book_with_an_error_output(tmp: Path, request: pytest.FixtureRequest) -> None
     request.getfixturevalue("monkeypatch").setattr(cli, "BOOK", tmp / "book")
 
 
-_FIELDS = ("batch_size, chosen, data_root, dense_weight_decay, device, epochs, lambda_l1, lambda_l2, latency_batches, "
-           "lr, optimizer, out_dir, profile, prune_every, prune_factor, prune_form, prune_scale, ramp_end, ramp_start, "
-           "reg_after_ramp, sample_nodes, seeds, target_sparsity, train_subset, val_size, variants, widths")
+_FIELDS = ("batch_size, chosen, data_root, dense_weight_decay, device, epochs, evaluate_test, lambda_l1, lambda_l2, "
+           "latency_batches, lr, optimizer, out_dir, profile, prune_every, prune_factor, prune_form, prune_scale, "
+           "ramp_end, ramp_start, reg_after_ramp, sample_nodes, seeds, sparsity_scale, target_sparsity, train_subset, "
+           "val_size, variants, widths")
 
 CASES = [
     refused("run mlp_mnist -p epoch 3",
@@ -145,11 +146,18 @@ CASES = [
     refused("run mlp_mnist -p target_sparsity [0.9,0.5]",
             "parameter 'target_sparsity' = (0.9, 0.5) is not allowed: one value per linear layer (3 for these widths)"),
     refused("""run mlp_mnist -p variants '["l2","dropout"]'""",
-            "parameter 'variants' = ('l2', 'dropout') is not allowed: distinct names from none, l1, l2"),
+            "parameter 'variants' = ('l2', 'dropout') is not allowed: distinct names from dense, l2, l1, none, magnitude, "
+            "magnitude-epoch, scratch"),
     refused("""run mlp_mnist -p chosen l1 -p variants '["l2"]'""",
-            "parameter 'chosen' = 'l1' is not allowed: one of the variants ('l2',)"),
+            "parameter 'chosen' = 'l1' is not allowed: one of the pruned variants ('l2',)"),
+    refused("""run mlp_mnist -p variants '["scratch","l2"]'""",
+            "parameter 'variants' = ('scratch', 'l2') is not allowed: 'scratch' after the chosen variant 'l2', whose "
+            "shrunk widths it trains"),
+    refused("run mlp_mnist -p sparsity_scale 1.1",
+            "parameter 'sparsity_scale' = 1.1 is not allowed: a factor that keeps every target below 1 (the largest "
+            "target is 0.98: below 1.02)"),
     refused("run mlp_mnist -p prune_form cauchy",
-            "parameter 'prune_form' = 'cauchy' is not allowed: one of 'laplace', 'gauss'"),
+            "parameter 'prune_form' = 'cauchy' is not allowed: one of 'laplace', 'gauss', 'magnitude'"),
     refused("run mlp_mnist -p widths [784,0,10]",
             "parameter 'widths' = (784, 0, 10) is not allowed: a list of at least 3 "
             "positive integers (input, hidden..., classes)"),

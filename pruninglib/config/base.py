@@ -10,7 +10,7 @@ from typing import Any, Iterable, Mapping
 
 PROFILES = ("smoke", "quick", "paper")
 REGULARIZERS = ("none", "l1", "l2")
-PRUNE_FORMS = ("laplace", "gauss")
+PRUNE_FORMS = ("laplace", "gauss", "magnitude")
 SCALES = ("std", "mean_abs", "median_abs")
 OPTIMIZERS = ("sgd", "adam")
 SEED_LIMIT = 2 ** 63  # seeds are torch.Generator / numpy seeds; larger integers overflow inside the run

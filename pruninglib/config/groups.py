@@ -145,7 +145,12 @@ class RegularizerConfig(ConfigBase):
 
 @dataclass(frozen=True)
 class VariantsConfig(RegularizerConfig):
-    """The pruned runs, one per regularizer, the headline among them, and the dense baseline's weight decay."""
+    """The pruned runs, one per regularizer, the headline among them, and the dense baseline's weight decay.
+    ``allowed_variants`` and ``pruned_variants`` are the chapter's vocabulary (a chapter may add controls)."""
+
+    allowed_variants: ClassVar[tuple[str, ...]] = REGULARIZERS
+    pruned_variants: ClassVar[tuple[str, ...]] = REGULARIZERS
+    chosen_must_run: ClassVar[bool] = True  # False: a run may leave the headline variant out (a sweep point)
 
     variants: tuple[str, ...] = _help(
         "pruned runs to make, by regularizer: any of 'l2', 'l1', 'none' (a dense baseline always runs)", ("l2",))
@@ -154,10 +159,14 @@ class VariantsConfig(RegularizerConfig):
     dense_weight_decay: float = _help("weight decay of the dense baseline", 5e-4)
 
     def _check_group(self) -> None:
-        _check_names("variants", self.variants, REGULARIZERS)
+        _check_names("variants", self.variants, self.allowed_variants)
         for name in ("dense_weight_decay", "reg_after_ramp"):
             _check_float(name, getattr(self, name), 0.0, 1.0)
-        check(self.chosen in self.variants, "chosen", self.chosen, f"one of the variants {self.variants}")
+        if self.chosen_must_run:
+            check(self.chosen in self.variants, "chosen", self.chosen, f"one of the variants {self.variants}")
+        else:
+            check(self.chosen in self.pruned_variants, "chosen", self.chosen,
+                  f"one of the pruned variants {self.pruned_variants}")
 
 
 @dataclass(frozen=True)
@@ -178,7 +187,8 @@ class PruningConfig(ConfigBase):
     :meth:`target_sparsity_layout` (the chapter's) says how many target sparsities its network needs.
     """
 
-    prune_form: str = _help("p(w) shape: laplace rho*exp(-|w|/tau) or gauss rho*exp(-w^2/(2 sigma^2))", "laplace")
+    prune_form: str = _help("p(w) shape: laplace rho*exp(-|w|/tau) or gauss rho*exp(-w^2/(2 sigma^2)); "
+                            "magnitude: the deterministic control (the smallest surviving |w| die)", "laplace")
     prune_scale: str = _help("per-layer scale tau/sigma from the surviving weights: std, mean_abs or median_abs",
                              "std")
     prune_factor: float = _help("tau (or sigma) is prune_factor times the layer scale", 0.05)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from pruninglib.config.base import _check_int, _check_positive_ints, _check_weights, _help, check
 from pruninglib.config.groups import (MeasurementConfig, MnistDataConfig, OptimizerConfig, PruningConfig, RunConfig,
@@ -13,14 +14,21 @@ class MLPMnistConfig(MeasurementConfig, PruningConfig, VariantsConfig, Optimizer
                      RunConfig):
     """Parameters of the MLP/MNIST chapter (Ben-Guigui, Goldberger & Riklin-Raviv, stochastic weight pruning)."""
 
+    allowed_variants: ClassVar[tuple[str, ...]] = ("dense", "l2", "l1", "none", "magnitude", "magnitude-epoch",
+                                                   "scratch")
+    pruned_variants: ClassVar[tuple[str, ...]] = ("l2", "l1", "none", "magnitude", "magnitude-epoch")
+    chosen_must_run: ClassVar[bool] = False  # a sweep point runs one variant; its headline then has no shrunk net
+
     out_dir: str = _help("where results.json, dynamics.csv and the shrunk model are written", "runs/mlp_mnist")
     seeds: tuple[int, ...] = _help("one run per seed for every variant; results report mean and std", (0,))
     train_subset: int = _help("use the first N training images; 0 means all 55,000 left after the validation split",
                               2000)
     epochs: int = _help("training epochs per run", 2)
     variants: tuple[str, ...] = _help(
-        "pruned runs to make, by regularizer: any of 'l2', 'l1', 'none' (a dense baseline always runs)",
-        ("l2", "l1", "none"))
+        "runs to make: 'dense' (no pruning), stochastic pruning with 'l2', 'l1' or 'none' (no regularizer), the "
+        "controls 'magnitude' and 'magnitude-epoch' (deterministic magnitude pruning with L2, on the same schedule, "
+        "every prune_every steps or once per epoch) and 'scratch' (a dense net of the chosen variant's shrunk widths "
+        "trained from scratch; after the chosen variant)", ("dense", "l2", "l1", "none"))
     lambda_l2: float = _help("L2 coefficient: penalty lambda/2 * ||w||^2, i.e. weight decay lambda", 5e-3)
     reg_after_ramp: float = _help("factor on lambda_l2 and lambda_l1 once the mask is frozen (after ramp_end); "
                                   "1 keeps the regularizer constant", 0.1)
@@ -44,3 +52,7 @@ class MLPMnistConfig(MeasurementConfig, PruningConfig, VariantsConfig, Optimizer
               "input width 784 and 10 classes for MNIST")
         _check_weights("widths", self.widths, sum(a * b for a, b in zip(self.widths, self.widths[1:])))
         _check_int("sample_nodes", self.sample_nodes, 0)
+        if "scratch" in self.variants:
+            check(self.chosen in self.variants and self.variants.index(self.chosen) < self.variants.index("scratch"),
+                  "variants", self.variants, f"'scratch' after the chosen variant {self.chosen!r}, whose shrunk "
+                  "widths it trains")

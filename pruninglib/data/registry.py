@@ -43,13 +43,6 @@ DATASETS.register("covid")(DataSet(
     covid.ensure, covid.check))
 
 # The data sets each chapter reads (the command line fetches them before it starts the notebook).
-CHAPTER_DATASETS: dict[str, tuple[str, ...]] = {
-    "mlp_mnist": ("mnist",), "theory": ("mnist",), "relevance_lenet5": ("mnist",), "guided_mlp": ("mnist",),
-    "comparison": ("mnist", "cifar10"), "vgg_cifar10": ("cifar10",), "covid_cnn": ("covid",),
-    "unet_dsb2018": ("dsb2018",),
-}
-
-
 def require(names: Iterable[str], data_root: str | os.PathLike[str] | None = None, *,
             progress: bool = True) -> list[dict[str, Any]]:
     """Make sure every data set of ``names`` is on disk and verified, downloading what is missing into the cache;

@@ -43,7 +43,7 @@ class Dataset:
 
     train: Split
     val: Split
-    test: Split
+    test: Split | None  # None in a tuning or study run, which must not read the test split
     source: dict[str, object] = field(default_factory=dict)
 
 

@@ -1,4 +1,4 @@
-"""Chapters: each names its notebook, its config class, its profiles and its experiment function."""
+"""Chapters: each names its data sets, its config class, its profiles and its experiment function."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,16 +6,20 @@ from typing import Any, Callable
 
 from pruninglib.config import (PROFILES, ComparisonConfig, ConfigBase, ConfigError, CovidCNNConfig, GuidedMLPConfig,
                                MLPMnistConfig, RelevanceLeNetConfig, TheoryConfig, UNetDSBConfig, VGGCifarConfig, check)
-from pruninglib.experiments import (compare, covid_cnn, guided_mlp, mlp_mnist, relevance_lenet5, theory, unet_dsb2018,
-                                    vgg_cifar10)
+from pruninglib.config.mechanism import MechanismConfig
+from pruninglib.experiments import (compare, covid_cnn, guided_mlp, mlp_mechanism, mlp_mnist, relevance_lenet5, theory,
+                                    unet_dsb2018, vgg_cifar10)
 from pruninglib.registry import Registry
 
 
 @dataclass(frozen=True)
 class Chapter:
+    """A chapter: its source is ``notebooks/<name>.md``; ``datasets`` are the names of the data registry
+    (:mod:`pruninglib.data.registry`) it reads, fetched before its notebook starts."""
+
     name: str
     title: str
-    notebook: str  # file name in notebooks/
+    datasets: tuple[str, ...]
     config: type[ConfigBase]
     profiles: dict[str, dict[str, Any]]
     run: Callable[..., Any]
@@ -32,27 +36,24 @@ class Chapter:
 
 
 CHAPTERS: Registry[Chapter] = Registry("chapter")
-CHAPTERS.register("mlp_mnist")(Chapter(
-    "mlp_mnist", "Stochastic pruning of an MLP on MNIST", "mlp_mnist.ipynb", MLPMnistConfig, mlp_mnist.PROFILES,
-    mlp_mnist.run))
-CHAPTERS.register("covid_cnn")(Chapter(
-    "covid_cnn", "COVID-19 chest X-ray CNN: 50% of the channels removed", "covid_cnn.ipynb", CovidCNNConfig,
-    covid_cnn.PROFILES, covid_cnn.run))
-CHAPTERS.register("theory")(Chapter(
-    "theory", "How L1 and L2 shape node pruning", "theory.ipynb", TheoryConfig, theory.PROFILES, theory.run))
-CHAPTERS.register("unet_dsb2018")(Chapter(
-    "unet_dsb2018", "U-Net for nuclei instance segmentation: channel pruning through skip connections",
-    "unet_dsb2018.ipynb", UNetDSBConfig, unet_dsb2018.PROFILES, unet_dsb2018.run))
-CHAPTERS.register("vgg_cifar10")(Chapter(
-    "vgg_cifar10", "VGG-16 on CIFAR-10: 60% of the filters removed", "vgg_cifar10.ipynb", VGGCifarConfig,
-    vgg_cifar10.PROFILES, vgg_cifar10.run))
-CHAPTERS.register("relevance_lenet5")(Chapter(
-    "relevance_lenet5", "Relevance-weighted decay and gated pruning of LeNet-5", "relevance_lenet5.ipynb",
-    RelevanceLeNetConfig, relevance_lenet5.PROFILES, relevance_lenet5.run))
-CHAPTERS.register("guided_mlp")(Chapter(
-    "guided_mlp", "Guided regularization (reconstruction) on the MNIST MLP", "guided_mlp.ipynb", GuidedMLPConfig,
-    guided_mlp.PROFILES, guided_mlp.run))
-CHAPTERS.register("comparison")(Chapter(
-    "comparison", "The methods side by side", "comparison.ipynb", ComparisonConfig, compare.PROFILES, compare.run))
+for _chapter in (
+        Chapter("mlp_mnist", "Stochastic pruning of an MLP on MNIST", ("mnist",), MLPMnistConfig, mlp_mnist.PROFILES,
+                mlp_mnist.run),
+        Chapter("mlp_mechanism", "What kills the nodes? The MLP mechanism study", ("mnist",), MechanismConfig,
+                mlp_mechanism.PROFILES, mlp_mechanism.run),
+        Chapter("covid_cnn", "COVID-19 chest X-ray CNN: 50% of the channels removed", ("covid",), CovidCNNConfig,
+                covid_cnn.PROFILES, covid_cnn.run),
+        Chapter("theory", "How L1 and L2 shape node pruning", ("mnist",), TheoryConfig, theory.PROFILES, theory.run),
+        Chapter("unet_dsb2018", "U-Net for nuclei instance segmentation: channel pruning through skip connections",
+                ("dsb2018",), UNetDSBConfig, unet_dsb2018.PROFILES, unet_dsb2018.run),
+        Chapter("vgg_cifar10", "VGG-16 on CIFAR-10: 60% of the filters removed", ("cifar10",), VGGCifarConfig,
+                vgg_cifar10.PROFILES, vgg_cifar10.run),
+        Chapter("relevance_lenet5", "Relevance-weighted decay and gated pruning of LeNet-5", ("mnist",),
+                RelevanceLeNetConfig, relevance_lenet5.PROFILES, relevance_lenet5.run),
+        Chapter("guided_mlp", "Guided regularization (our reconstruction) on the MNIST MLP", ("mnist",),
+                GuidedMLPConfig, guided_mlp.PROFILES, guided_mlp.run),
+        Chapter("comparison", "The methods side by side", ("mnist", "cifar10"), ComparisonConfig, compare.PROFILES,
+                compare.run)):
+    CHAPTERS.register(_chapter.name)(_chapter)
 
 __all__ = ["CHAPTERS", "Chapter", "ConfigError"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import statistics
 import time
 from contextlib import contextmanager
@@ -14,12 +15,28 @@ import torch
 from torch import nn
 
 from pruninglib._io import atomic_path
-from pruninglib.data.tensors import Split
+from pruninglib.data.tensors import Dataset, Split
 from pruninglib.metrics import count_flops, count_params, evaluate, latency
 from pruninglib.pruning.nodes import node_summary
 from pruninglib.surgery import shrink
 from pruninglib.training import FitState, StochasticPruning
 from pruninglib.tracking.provenance import git_commit, hardware, software
+
+
+def held_out(cfg: Any, data: Dataset) -> tuple[str, Split]:
+    """The split a run's final metrics are measured on, and its name: the test split of a final run; the validation
+    split of a tuning or study run (``cfg.evaluate_test`` False), which never reads the test split."""
+    if not cfg.evaluate_test:
+        return "val", data.val
+    if data.test is None:
+        raise ValueError("evaluate_test is true, but the data were loaded without their test split")
+    return "test", data.test
+
+
+def without_test(cfg: Any, data: Dataset) -> Dataset:
+    """``data`` itself for a final run; a copy without its test split for a tuning or study run
+    (``cfg.evaluate_test`` False), so that any use of it fails loudly."""
+    return data if cfg.evaluate_test else dataclasses.replace(data, test=None)
 
 
 @contextmanager

@@ -6,6 +6,8 @@ masked one. Writes ``results.json``, ``dynamics.csv.gz``, ``summary.csv`` and th
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Any, Callable
 
 import pandas as pd
@@ -14,11 +16,13 @@ from torch import nn
 
 from pruninglib.config import MLPMnistConfig
 from pruninglib.data import Dataset, load_mnist
-from pruninglib.experiments.common import model_metrics, ramped, seeded, shrink_and_prove, stochastic_pruner
+from pruninglib.experiments.common import (held_out, model_metrics, ramped, seeded, shrink_and_prove,
+                                           stochastic_pruner, without_test)
 from pruninglib.experiments.common import mean_std as _mean_std
 from pruninglib.experiments.runner import (ChapterResult, Context, Experiment, Measured, RunKey, Summary, Trained,
                                            run_experiment)
-from pruninglib.experiments.targets import Target, paired, per_seed
+from pruninglib.experiments.targets import Target, contrast, paired, per_seed, say_contrast
+from pruninglib.metrics import evaluate
 from pruninglib.models import MLP
 from pruninglib.pruning import node_summary
 from pruninglib.regularizers import penalty
@@ -34,35 +38,50 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 
 def method_penalty(cfg: MLPMnistConfig, variant: str) -> Callable[[nn.Module, FitState], torch.Tensor]:
-    """The per-step penalty of ``variant`` on the prunable weights: 'dense' L2 ``dense_weight_decay``; a
-    stochastic variant ('l2', 'l1', 'none') its regularizer, weakened after ``ramp_end`` (:func:`ramped`)."""
-    if variant == "dense":
+    """The per-step penalty of ``variant`` on the prunable weights: 'dense' and 'scratch' L2
+    ``dense_weight_decay``; a pruned variant its regularizer ('magnitude' controls: L2), weakened after
+    ``ramp_end`` (:func:`ramped`)."""
+    if variant in ("dense", "scratch"):
         return lambda m, st: penalty("l2", m.prunable().values(), cfg.dense_weight_decay)  # type: ignore[operator]
-    coefficient = ramped(cfg, {"l2": cfg.lambda_l2, "l1": cfg.lambda_l1, "none": 0.0}[variant])
-    return lambda m, st: penalty(variant, m.prunable().values(), coefficient(st))  # type: ignore[operator]
+    reg = "l2" if variant.startswith("magnitude") else variant
+    coefficient = ramped(cfg, {"l2": cfg.lambda_l2, "l1": cfg.lambda_l1, "none": 0.0}[reg])
+    return lambda m, st: penalty(reg, m.prunable().values(), coefficient(st))  # type: ignore[operator]
+
+
+def pruner(cfg: MLPMnistConfig, model: nn.Module, variant: str, seed: int, steps_per_epoch: int) -> Any:
+    """The pruning callback of a pruned ``variant``: stochastic (our reconstruction of Ben-Guigui et al.) for
+    'l2', 'l1', 'none'; the deterministic controls remove, on the same schedule, the smallest surviving weights
+    ('magnitude': every ``prune_every`` steps, as the stochastic runs; 'magnitude-epoch': once per epoch)."""
+    if not variant.startswith("magnitude"):
+        return stochastic_pruner(cfg, model, seed)
+    every = steps_per_epoch if variant == "magnitude-epoch" else cfg.prune_every
+    return stochastic_pruner(dataclasses.replace(cfg, prune_form="magnitude", prune_every=every), model, seed)
 
 
 class MLPExperiment(Experiment):
-    """Dense and one stochastic run per regularizer in ``cfg.variants``, per seed; each pruned net shrunk and
-    proved."""
+    """The runs of ``cfg.variants`` per seed (dense, pruned, the controls); each pruned net shrunk and proved."""
 
     name, input_shape = "mlp_mnist", INPUT_SHAPE
 
     def load(self, cfg: MLPMnistConfig, device: torch.device, progress: bool) -> Dataset:
-        return load_mnist(cfg.data_root or None, val_size=cfg.val_size, train_subset=cfg.train_subset,
-                          device=device)
+        return without_test(cfg, load_mnist(cfg.data_root or None, val_size=cfg.val_size,
+                                            train_subset=cfg.train_subset, device=device))
 
     def runs(self, cfg: MLPMnistConfig, data: Dataset) -> list[RunKey]:
-        return [RunKey(v, s) for s in cfg.seeds for v in ("dense", *cfg.variants)]
+        return [RunKey(v, s) for s in cfg.seeds for v in cfg.variants]
 
     def train(self, cfg: MLPMnistConfig, data: Dataset, key: RunKey, ctx: Context) -> Trained:
-        """One run; 'dense' = L2 with ``dense_weight_decay`` and no pruning."""
+        """One run: 'dense' and 'scratch' with L2 ``dense_weight_decay`` and no pruning ('scratch' at the shrunk
+        widths of the chosen variant's run of the same seed), the others pruned (see :func:`pruner`)."""
+        widths = ctx.shrunk[(cfg.chosen, key.seed)].widths if key.variant == "scratch" else cfg.widths
         with seeded(key.seed):
-            model = MLP(cfg.widths).to(ctx.device)
-        tracker = DynamicsTracker({"train": data.train, "val": data.val, "test": data.test}, key.label)
+            model = MLP(widths).to(ctx.device)
+        splits = {"train": data.train, "val": data.val, **({"test": data.test} if cfg.evaluate_test else {})}
+        tracker = DynamicsTracker(splits, key.label)
         callbacks: list[Any] = [tracker]
-        if key.variant != "dense":
-            callbacks.insert(0, stochastic_pruner(cfg, model, key.seed))
+        if key.variant in cfg.pruned_variants:
+            steps = math.ceil(len(data.train) / cfg.batch_size)
+            callbacks.insert(0, pruner(cfg, model, key.variant, key.seed, steps))
         state = fit(model, data.train, epochs=cfg.epochs, batch_size=cfg.batch_size,
                     optimizer=make_optimizer(cfg.optimizer, model.parameters(), cfg.lr),
                     generator=torch.Generator().manual_seed(key.seed), penalty=method_penalty(cfg, key.variant),
@@ -71,18 +90,19 @@ class MLPExperiment(Experiment):
         return Trained(model, tracker.rows, state.resumed_from_epoch, cfg.epochs)
 
     def measure(self, cfg: MLPMnistConfig, data: Dataset, key: RunKey, trained: Trained, ctx: Context) -> Measured:
+        """Validation accuracy, and on the held-out split (test; validation in a study run) the masked and the
+        shrunk net's accuracy, after proving them equal; nodes removed and sizes."""
         model = trained.model
-        if key.variant == "dense":
+        split, held = held_out(cfg, data)
+        if key.variant in cfg.pruned_variants:
+            small, report = shrink_and_prove(model, held, INPUT_SHAPE)
+        else:  # nothing to remove
             small = None
-            report = {"masked": model_metrics(model, data.test, INPUT_SHAPE), "nodes": node_summary(model)}
+            report = {"masked": model_metrics(model, held, INPUT_SHAPE), "nodes": node_summary(model)}
             report.update(shrunk=report["masked"], max_abs_diff=0.0, max_abs_diff_float32=0.0, max_abs_logit=0.0)
-        else:
-            small, report = shrink_and_prove(model, data.test, INPUT_SHAPE)
         m, s = report["masked"], report["shrunk"]
-        row = {"val_accuracy": next(r["value"] for r in reversed(trained.dynamics)
-                                    if r["split"] == "val" and r["metric"] == "accuracy"),
-               "test_accuracy": m["accuracy"], "shrunk_test_accuracy": s["accuracy"],
-               "weight_sparsity": 1.0 - m["nonzero_params"] / m["params"],
+        row = {"val_accuracy": evaluate(model, data.val)["accuracy"], f"{split}_accuracy": m["accuracy"],
+               f"shrunk_{split}_accuracy": s["accuracy"], "weight_sparsity": 1.0 - m["nonzero_params"] / m["params"],
                "nodes_removed": report["nodes"]["all hidden"]["fraction_dead"],
                **{f"nodes_removed[{k}]": v["fraction_dead"] for k, v in report["nodes"].items()
                   if k != "all hidden"},
@@ -93,12 +113,17 @@ class MLPExperiment(Experiment):
         return Measured(row, small)
 
     def summarize(self, cfg: MLPMnistConfig, data: Dataset, table: pd.DataFrame, ctx: Context) -> Summary:
-        s0 = cfg.seeds[0]
-        return Summary(_headline(cfg, table), _targets(cfg, table),
-                       save={f"shrunk_{cfg.chosen}_seed{s}": ctx.shrunk[(cfg.chosen, s)] for s in cfg.seeds},
-                       latency={"dense": ctx.models[("dense", s0)], "shrunk": ctx.shrunk[(cfg.chosen, s0)]},
+        """Headline and targets of a final run; a study run (no test split) has no targets. The chosen variant's
+        shrunk nets are saved, and timed against the dense net when both ran."""
+        s0, chosen = cfg.seeds[0], cfg.chosen in cfg.variants
+        save = {f"shrunk_{cfg.chosen}_seed{s}": ctx.shrunk[(cfg.chosen, s)] for s in cfg.seeds} if chosen else {}
+        timed = chosen and "dense" in cfg.variants
+        final = cfg.evaluate_test and timed
+        return Summary(_headline(cfg, table), _targets(cfg, table) if final else [], save=save,
+                       latency={"dense": ctx.models[("dense", s0)], "shrunk": ctx.shrunk[(cfg.chosen, s0)]}
+                       if timed else {},
                        latency_note=f"median of 30 forward passes, dense seed {s0} vs shrunk {cfg.chosen} seed {s0}, "
-                                    f"batch sizes {list(cfg.latency_batches)}")
+                                    f"batch sizes {list(cfg.latency_batches)}" if timed else "")
 
 
 EXPERIMENT = MLPExperiment()
@@ -124,74 +149,68 @@ def _targets(cfg: MLPMnistConfig, table: pd.DataFrame) -> list[Target]:
 
 
 def _headline(cfg: MLPMnistConfig, table: pd.DataFrame) -> dict[str, Any]:
-    """Dense, pruned and shrunk metrics (mean, std over seeds)."""
-    by = {v: g for v, g in table.groupby("variant")}
-    dense, chosen = by["dense"], by[cfg.chosen]
-    layers = [c for c in table.columns if c.startswith("nodes_removed[")]
-
-    def block(g: pd.DataFrame, acc: str, params: str, flops: str) -> dict[str, Any]:
-        return {"metric": "test_accuracy", "value": _mean_std(g[acc]), "params": _mean_std(g[params]),
-                "flops": _mean_std(g[flops])}
-
-    return {
-        "dense": block(dense, "test_accuracy", "params", "flops"),
-        "pruned": {v: {**block(by[v], "test_accuracy", "params", "flops"),
-                       "nonzero_params": _mean_std(by[v]["nonzero_params"]),
-                       "weight_sparsity": _mean_std(by[v]["weight_sparsity"]),
-                       "nodes_removed": _mean_std(by[v]["nodes_removed"])} for v in cfg.variants},
-        "shrunk": {"variant": cfg.chosen, **block(chosen, "shrunk_test_accuracy", "shrunk_params", "shrunk_flops"),
-                   "max_abs_diff_vs_masked": float(chosen["max_abs_diff"].max()),
-                   "max_abs_diff_vs_masked_float32": float(chosen["max_abs_diff_float32"].max()),
-                   "max_abs_diff_note": "largest |masked - shrunk| over all test logits, nets evaluated in float64 "
-                                        "(and, for the float32 value, in float32)"},
-        "nodes_removed": {"variant": cfg.chosen, "overall": _mean_std(chosen["nodes_removed"]),
-                          "per_layer": {c[len("nodes_removed["):-1]: _mean_std(chosen[c]) for c in layers}},
-        "weight_sparsity": {"variant": cfg.chosen, **_mean_std(chosen["weight_sparsity"])},
-    }
+    """Per variant, mean and std over seeds (and the per-seed values) of the accuracies, nodes removed (overall and
+    per layer), weight sparsity and sizes; the chosen variant's shrunk net with its surgery check. ``split`` names
+    the held-out split the accuracies were measured on (test; validation in a study run)."""
+    split = "test" if cfg.evaluate_test else "val"
+    columns = [c for c in table.columns if c not in ("variant", "seed", "train_s")]
+    out: dict[str, Any] = {"split": split, "variants": {
+        v: {c: _mean_std(g[c]) for c in columns if g[c].notna().all()} for v, g in table.groupby("variant", sort=False)}}
+    if cfg.chosen in out["variants"]:
+        chosen = table[table["variant"] == cfg.chosen]
+        out["shrunk"] = {"variant": cfg.chosen, "metric": f"shrunk_{split}_accuracy",
+                         "value": _mean_std(chosen[f"shrunk_{split}_accuracy"]),
+                         "params": _mean_std(chosen["shrunk_params"]), "flops": _mean_std(chosen["shrunk_flops"]),
+                         "max_abs_diff_vs_masked": float(chosen["max_abs_diff"].max()),
+                         "max_abs_diff_vs_masked_float32": float(chosen["max_abs_diff_float32"].max()),
+                         "max_abs_diff_note": f"largest |masked - shrunk| over all {split} logits, nets evaluated in "
+                                              "float64 (and, for the float32 value, in float32)"}
+    return out
 
 
 def surgery_table(result: ChapterResult) -> pd.DataFrame:
-    """Dense vs masked vs shrunk net of the first seed: parameters, FLOPs, latency and test accuracy."""
+    """Dense vs masked vs shrunk net of the first seed: parameters, FLOPs, latency and held-out accuracy."""
     r, t = result.results, result.summary
-    chosen, seed = r["headline"]["shrunk"]["variant"], r["seeds"][0]
+    chosen, seed, split = r["headline"]["shrunk"]["variant"], r["seeds"][0], r["headline"]["split"]
+    acc = f"{split}_accuracy"
     dense = t[(t["variant"] == "dense") & (t["seed"] == seed)].iloc[0]
     pruned = t[(t["variant"] == chosen) & (t["seed"] == seed)].iloc[0]
     lat = r["latency_ms"]
     rows = {
-        "dense": (dense["params"], dense["nonzero_params"], dense["flops"], lat["dense"], dense["test_accuracy"]),
-        f"{chosen}, masked": (pruned["params"], pruned["nonzero_params"], pruned["flops"], lat["dense"],
-                              pruned["test_accuracy"]),
+        "dense": (dense["params"], dense["nonzero_params"], dense["flops"], lat["dense"], dense[acc]),
+        f"{chosen}, masked": (pruned["params"], pruned["nonzero_params"], pruned["flops"], lat["dense"], pruned[acc]),
         f"{chosen}, shrunk": (pruned["shrunk_params"], pruned["shrunk_nonzero_params"], pruned["shrunk_flops"],
-                              lat["shrunk"], pruned["shrunk_test_accuracy"]),
+                              lat["shrunk"], pruned[f"shrunk_{acc}"]),
     }
     table = pd.DataFrame([{"net": name, "parameters": int(p), "non-zero parameters": int(nz),
                            "FLOPs per image": int(f),
                            **{f"latency ms, {k.replace('_', ' ')}": v for k, v in la.items()},
-                           "test accuracy %": round(100 * a, 2)} for name, (p, nz, f, la, a) in rows.items()])
+                           f"{split} accuracy %": round(100 * a, 2)} for name, (p, nz, f, la, a) in rows.items()])
     return table.set_index("net")
 
 
+NAMES = {"dense": "dense", "l2": "stochastic + L2", "l1": "stochastic + L1", "none": "stochastic, no regularizer",
+         "magnitude": "magnitude + L2, every step", "magnitude-epoch": "magnitude + L2, once per epoch",
+         "scratch": "dense at the shrunk widths, from scratch"}
+
+
 def findings(result: ChapterResult) -> str:
-    """The run's main observations as Markdown sentences, computed from its numbers (true at every profile)."""
+    """The run's comparisons as Markdown sentences, each a paired per-seed difference with its 95% interval; a
+    difference is called resolved only when the interval excludes 0 (true at every profile)."""
     t, r = result.summary, result.results
-    g = t.groupby("variant")
-    m, sd = g.mean(numeric_only=True), g.std(ddof=1, numeric_only=True).fillna(0.0)
-    pruned = [v for v in ("l2", "l1", "none") if v in m.index]
-
-    def pct(v: str, col: str) -> str:
-        return f"{100 * m.loc[v, col]:.1f} ± {100 * sd.loc[v, col]:.1f}%"
-
-    lines = [f"With the same weight sparsity ({100 * m.loc[pruned[0], 'weight_sparsity']:.1f}% of all weights zero), "
-             "the fraction of hidden nodes that died was " +
-             ", ".join(f"**{pct(v, 'nodes_removed')}** with {'no regularizer' if v == 'none' else v.upper()}"
-                       for v in pruned) + f" (mean ± std over {len(r['seeds'])} seed(s))."]
-    if "none" in m.index and len(pruned) > 1:
-        best = max((v for v in pruned if v != "none"), key=lambda v: m.loc[v, "nodes_removed"])
-        ratio = m.loc[best, "nodes_removed"] / max(m.loc["none", "nodes_removed"], 1e-9)
-        lines.append(f"{best.upper()} removed {ratio:.1f} times as many nodes as the unregularized ablation.")
-    dense = m.loc["dense", "test_accuracy"]
-    lines.append("Test accuracy of the shrunk nets against the dense baseline "
-                 f"({100 * dense:.2f}%): " + ", ".join(
-                     f"{v}: {100 * m.loc[v, 'shrunk_test_accuracy']:.2f}% "
-                     f"({100 * (m.loc[v, 'shrunk_test_accuracy'] - dense):+.2f} points)" for v in pruned) + ".")
-    return " ".join(lines)
+    split, chosen = r["headline"]["split"], r["parameters"]["chosen"]
+    have = set(t["variant"])
+    pairs = [(a, b, "nodes_removed", None, "hidden nodes removed") for a, b in
+             (("l2", "none"), ("l1", "none"), ("l2", "l1"), ("l2", "magnitude"), ("l2", "magnitude-epoch"))
+             if {a, b} <= have]
+    pairs += [(chosen, "dense", f"shrunk_{split}_accuracy", f"{split}_accuracy", f"{split} accuracy")
+              if "dense" in have and chosen in have else None,
+              (chosen, "scratch", f"shrunk_{split}_accuracy", f"{split}_accuracy",
+               f"{split} accuracy at the same widths") if "scratch" in have else None]
+    sparsity = t.groupby("variant", sort=False)["weight_sparsity"].mean()
+    lines = ["Weight sparsity at the end of training (the schedule's): " +
+             ", ".join(f"{NAMES[v]} {100 * x:.1f}%" for v, x in sparsity.items() if v in NAMES) + "."]
+    for a, b, col, col_b, what in filter(None, pairs):
+        c = contrast(t, a, b, col, column_b=col_b, scale=100)
+        lines.append("- " + say_contrast({**c, "a": NAMES[a], "b": NAMES[b]}, what, digits=2))
+    return "\n".join(lines)

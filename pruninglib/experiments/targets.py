@@ -102,6 +102,28 @@ def paired(table: pd.DataFrame, a: str, col_a: str, b: str, col_b: str, by: str 
     return tuple(float(v) for v in x - y.reindex(x.index))
 
 
+def contrast(table: pd.DataFrame, a: str, b: str, column: str, *, column_b: str | None = None, scale: float = 1.0,
+             by: str = "seed", level: float = 0.95) -> dict[str, Any]:
+    """Variant ``a`` against ``b`` on ``column`` (``column_b`` for ``b``, default the same), paired by seed (or
+    fold): n, mean difference a - b (times ``scale``), its ``level`` interval, and ``resolved``: whether the
+    interval excludes 0. A conclusion "a differs from b" is drawn only when it is resolved."""
+    values = [scale * v for v in paired(table, a, column, b, column_b or column, by)]
+    ci = t_interval(values, level)
+    resolved = not math.isnan(ci["low"]) and (ci["low"] > 0 or ci["high"] < 0)
+    return {"a": a, "b": b, "column": column, "values": values, "n": ci["n"], "mean": ci["mean"],
+            "low": ci["low"], "high": ci["high"], "resolved": resolved}
+
+
+def say_contrast(c: dict[str, Any], what: str, unit: str = " points", digits: int = 1) -> str:
+    """``c`` (:func:`contrast`) in words: '<a> minus <b>, <what>: +1.2 points, 95% CI [0.4, 2.0], n = 5:
+    resolved', or 'not resolved by these seeds' when the interval includes 0."""
+    interval = ("no interval (one value)" if math.isnan(c["low"]) else
+                f"95% CI [{c['low']:+.{digits}f}, {c['high']:+.{digits}f}]")
+    verdict = "**resolved**" if c["resolved"] else "not resolved by these seeds"
+    return (f"{c['a']} minus {c['b']}, {what}: {c['mean']:+.{digits}f}{unit}, {interval}, n = {c['n']}: "
+            f"{verdict}")
+
+
 def decimals(numbers: Sequence[float], bound: float, start: int = 2, limit: int = 8) -> int:
     """The fewest decimals (at least ``start``) at which every finite number keeps its side of ``bound`` when
     rounded, and none rounds onto the bound unless it equals it: so a printed table never lets rounding decide a

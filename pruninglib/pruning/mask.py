@@ -20,8 +20,8 @@ class Mask(Mapping[str, torch.Tensor]):
                 raise TypeError(f"mask for {name!r} must be a bool tensor, got {getattr(m, 'dtype', type(m))}")
         self._masks = dict(masks)
         # 1.0/0.0 copies for apply_, made on first use: multiplying by a float tensor is several times faster
-        # than by a bool one, and gives the same bits (bool promotes to exactly 1.0 and 0.0).
-        self._factors: dict[tuple[str, torch.dtype, torch.device], torch.Tensor] = {}
+        # than by a bool one, and gives the same bits (bool promotes to exactly 1.0 and 0.0). None: keeps all.
+        self._factors: dict[tuple[str, torch.dtype, torch.device], torch.Tensor | None] = {}
 
     @classmethod
     def ones(cls, weights: Mapping[str, torch.Tensor]) -> "Mask":
@@ -60,14 +60,18 @@ class Mask(Mapping[str, torch.Tensor]):
     def apply_(self, model: nn.Module) -> None:
         """MUTATES ``model``: multiplies each named parameter by its mask, so masked weights are exactly zero.
 
-        (A masked negative weight becomes -0.0, as with any multiplication by zero.)
+        (A masked negative weight becomes -0.0, as with any multiplication by zero.) A parameter whose mask keeps
+        everything is not touched.
         """
         for k in self._masks:
             p = model.get_parameter(k)
             key = (k, p.dtype, p.device)
             if key not in self._factors:
-                self._factors[key] = self._masks[k].to(device=p.device, dtype=p.dtype)
-            p.mul_(self._factors[key])
+                m = self._masks[k]
+                self._factors[key] = None if bool(m.all()) else m.to(device=p.device, dtype=p.dtype)
+            factor = self._factors[key]
+            if factor is not None:
+                p.mul_(factor)
 
     def to(self, device: torch.device | str) -> "Mask":
         return Mask({k: m.to(device) for k, m in self._masks.items()})

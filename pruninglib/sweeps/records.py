@@ -46,9 +46,10 @@ def export(sweep: Sweep | str | Path, path: str | Path, store: RunStore | str | 
     for key, point in zip(p.keys, sweep.points):
         r = run_store.results(key)
         points.append({"key": key, "values": {n: v for n, v in point.values.items() if n != SEED},
-                       "code": run_store.point(key)["code"], "git": r["git"], "hardware": r["hardware"]["summary"],
-                       "started_utc": r["started_utc"], "wall_time_s": r["wall_time_s"], "chapter": r["chapter"],
-                       "runs": r["runs"]})
+                       "parameters": point.parameters, "code": run_store.point(key)["code"], "git": r["git"],
+                       "hardware": r["hardware"]["summary"], "started_utc": r["started_utc"],
+                       "wall_time_s": r["wall_time_s"], "chapter": r["chapter"],
+                       "verified_files": r["data_source"].get("verified_files", []), "runs": r["runs"]})
     return write_json(path, {"schema": SCHEMA, "grid": str(sweep.path), "grid_sha256": grid_sha256(sweep.path),
                              "chapter": sweep.chapter, "profile": sweep.profile, "points": points})
 
@@ -65,8 +66,10 @@ def read_records(path: str | Path, grid: str | Path) -> dict[str, Any]:
     return record
 
 
-def load_records(path: str | Path, grid: str | Path) -> pd.DataFrame:
+def load_records(path: str | Path, grid: str | Path, parameters: tuple[str, ...] = ()) -> pd.DataFrame:
     """The record's points as :func:`~pruninglib.sweeps.collect.collect` returns a sweep's: one row per point, run
-    and metric, with the axes as columns."""
+    and metric, with the axes as columns, and the points' ``parameters`` named here as columns too (e.g. a
+    coefficient fixed by the grid rather than varied)."""
     record = read_records(path, grid)
-    return frame_of([(p["key"], p["chapter"], p["values"], p["runs"]) for p in record["points"]])
+    return frame_of([(p["key"], p["chapter"], {**{n: p["parameters"][n] for n in parameters}, **p["values"]},
+                      p["runs"]) for p in record["points"]])

@@ -1,14 +1,14 @@
 """Callbacks that bring pruning into the frozen loop."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
 from pruninglib.models.base import Prunable
 from pruninglib.pruning.mask import Mask
 from pruninglib.pruning.schedules import cubic_ramp
-from pruninglib.pruning.stochastic import prune_stochastic
+from pruninglib.pruning.stochastic import FORMS, SCALES, Survivors, allowed_survivors, draw_zeroed
 from pruninglib.regularizers.group import group_prox_
 from pruninglib.training.loop import Callback, FitState
 
@@ -33,12 +33,18 @@ class KeepMask(Callback):
         self.mask = Mask(state["mask"]).to(device)
 
 
-class StochasticPruning(KeepMask):
+class StochasticPruning(Callback):
     """After every ``every`` optimizer steps, zero weights at random with p(w) decreasing in |w|.
 
     The target sparsity of each prunable weight follows :func:`cubic_ramp` from 0 (at ``start``) to
     ``final[i]`` (at ``end``), as fractions of training; after ``end`` the mask is frozen and only kept.
-    ``generator`` draws the Bernoulli variables; it must live on the model's device.
+    ``generator`` draws the Bernoulli variables; it must live on the model's device. A run's masks depend only
+    on the generator's seed (and, through float sums, the thread count).
+
+    Per weight it keeps a :class:`~pruninglib.pruning.stochastic.Survivors` index (so a step draws only for
+    surviving weights) and the mask as a 1.0/0.0 tensor of the weight's dtype (so keeping it is one in-place
+    multiplication, skipped while a weight has no zeros). Every ``on_epoch_end`` compacts the indices, so a run
+    resumed from a checkpoint (which holds the mask) rebuilds exactly the indices of the uninterrupted run.
     """
 
     def __init__(self, model: torch.nn.Module, final: Sequence[float], *, start: float, end: float,
@@ -48,26 +54,72 @@ class StochasticPruning(KeepMask):
         if len(final) != len(weights):
             raise ValueError(f"target_sparsity has {len(final)} values; the model has {len(weights)} prunable "
                              f"weights ({', '.join(weights)})")
-        super().__init__(Mask.ones(weights))
+        for name, f in zip(weights, final):
+            allowed_survivors(weights[name].numel(), f, name)  # validates f
+        if form not in FORMS:
+            raise ValueError(f"form = {form!r} is not allowed: one of {FORMS}")
+        if scale not in SCALES:
+            raise ValueError(f"scale = {scale!r} is not allowed: one of {SCALES}")
+        if not (isinstance(every, int) and every >= 1):
+            raise ValueError(f"every = {every!r} is not allowed: an integer >= 1")
         self.final = dict(zip(weights, final))
         self.start, self.end, self.form, self.scale, self.every = start, end, form, scale, every
         self.factor = factor
         self.generator = generator
+        self._model, self._weights = model, weights  # looked up once: get_parameter costs ~10 us a call
+        self._set_mask(Mask.ones(weights), weights)
 
+    def _set_mask(self, mask: Mask, weights: Mapping[str, torch.Tensor]) -> None:
+        """MUTATES the running state: survivors and 1.0/0.0 factors from ``mask``, on the weights' devices."""
+        self._survivors = {k: Survivors.of(mask[k].to(w.device)) for k, w in weights.items()}
+        self._factors = {k: mask[k].to(device=w.device, dtype=w.dtype) for k, w in weights.items()}
+
+    @property
+    def mask(self) -> Mask:
+        """The current mask (a new :class:`Mask`; the callback does not keep one between steps)."""
+        return Mask({k: f != 0 for k, f in self._factors.items()})
+
+    def _keep(self, model: torch.nn.Module) -> None:
+        """MUTATES the model: zeroes the pruned weights again (the optimizer step may have moved them)."""
+        for name, f in self._factors.items():
+            if self._survivors[name].n < f.numel():
+                self._weights[name].mul_(f)
+
+    def _check_model(self, model: torch.nn.Module) -> None:
+        if model is not self._model:
+            raise ValueError("StochasticPruning was built for another model than the one being trained")
+
+    def on_fit_start(self, state: FitState) -> None:
+        self._check_model(state.model)
+        with torch.no_grad():
+            self._keep(state.model)
+
+    @torch.no_grad()
     def on_step_end(self, state: FitState) -> None:
+        self._check_model(state.model)
         p = state.progress
         if state.step % self.every == 0 and self.start < p and (p - self.every / state.total_steps) < self.end:
-            targets = {k: cubic_ramp(p, f, self.start, self.end) for k, f in self.final.items()}
-            self.mask = prune_stochastic(state.model.prunable(), self.mask, targets,  # type: ignore[operator]
-                                         form=self.form, scale=self.scale, factor=self.factor,
-                                         generator=self.generator)
-        self.mask.apply_(state.model)
+            for name, final in self.final.items():
+                f, s = self._factors[name], self._survivors[name]
+                n_zero = s.n - allowed_survivors(f.numel(), cubic_ramp(p, final, self.start, self.end), name)
+                if n_zero <= 0:
+                    continue
+                if draw_zeroed(name, self._weights[name], s, n_zero, form=self.form, scale=self.scale,
+                               factor=self.factor, generator=self.generator):
+                    f.view(-1).scatter_(0, s.index, s.live.to(f.dtype))
+                if 8 * s.stale > len(s.index):  # compact when an eighth is stale
+                    s.compact()
+        self._keep(state.model)
+
+    def on_epoch_end(self, state: FitState) -> None:
+        for s in self._survivors.values():
+            s.compact()
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "generator": self.generator.get_state()}
+        return {"mask": self.mask.state_dict(), "generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
+        self._set_mask(Mask(state["mask"]), self._factors)  # the factors have the weights' devices and dtypes
         self.generator.set_state(state["generator"])
 
 
