@@ -94,20 +94,20 @@ def test_bundle_cuts_parts_checks_them_and_refuses_too_many(tmp_path):
         unbundle(tmp_path / "other")
 
 
-def test_seeds_per_arm_and_the_dense_switch():
-    cfg = VGGCifarConfig(variants=("l2", "l1", "none"), seeds=(3, 4, 5), other_arms_seeds=1)
+def test_seeds_per_arm_and_a_run_without_dense():
+    cfg = VGGCifarConfig(variants=("dense", "l2", "l1", "none"), seeds=(3, 4, 5), other_arms_seeds=1)
     keys = [(k.variant, k.seed) for k in vgg_cifar10.EXPERIMENT.runs(cfg, None)]
     assert keys == [("dense", 3), ("dense", 4), ("dense", 5), ("l2", 3), ("l2", 4), ("l2", 5), ("l1", 3),
                     ("none", 3), ("l1_norm", 3), ("slimming", 3)]
     assert vgg_job.tasks(cfg)[("run", "l1_norm", 3)] == {("source", "l2", 3), ("source", "dense", 3)}
     with pytest.raises(ConfigError, match="'other_arms_seeds' = 4 is not allowed"):
         VGGCifarConfig(seeds=(0, 1, 2), other_arms_seeds=4)
-    with pytest.raises(ConfigError, match="'dense' = False is not allowed: true when evaluate_test is true"):
-        VGGCifarConfig(dense=False)
-    with pytest.raises(ConfigError, match="baselines include 'l1_norm'"):
-        VGGCifarConfig(dense=False, evaluate_test=False)
+    with pytest.raises(ConfigError, match="a list with 'dense' when evaluate_test is true"):
+        VGGCifarConfig(variants=("l2",))
+    with pytest.raises(ConfigError, match="a list with 'dense' when the baselines include 'l1_norm'"):
+        VGGCifarConfig(variants=("l2",), evaluate_test=False)
     assert [k.variant for k in vgg_cifar10.EXPERIMENT.runs(
-        VGGCifarConfig(dense=False, evaluate_test=False, baselines=()), None)] == ["l2"]
+        VGGCifarConfig(variants=("l2",), evaluate_test=False, baselines=("slimming",)), None)] == ["l2", "slimming"]
 
 
 class Unreadable:
@@ -131,12 +131,14 @@ def test_a_tuning_run_never_reads_the_test_split(tmp_path, monkeypatch):
 
     monkeypatch.setattr(vgg_cifar10, "load_cifar10", fake_cifar)
     cfg = VGGCifarConfig(out_dir=str(tmp_path / "t"), device="cpu", width=0.03125, variants=("l2", "none"),
-                         seeds=(0, 1), evaluate_test=False, sweep_fractions=(0.5,), lambda_l2=0.5,
-                         latency_batches=(1,))
+                         seeds=(0, 1), evaluate_test=False, baselines=("slimming",), sweep_fractions=(0.5,),
+                         lambda_l2=0.5, latency_batches=(1,))
     result = vgg_cifar10.run(cfg, progress=False)
     assert {"val_accuracy", "shrunk_val_accuracy", "weight_sparsity"} <= set(result.summary.columns)
     assert not any(c.startswith("test") or "_test_" in c for c in result.summary.columns)
     assert result.results["targets"] == [] and result.results["latency_ms"] == {}
-    assert result.results["headline"]["split"] == "val"
-    with pytest.raises(AssertionError, match="the test split was used"):  # the same run reading test fails
-        vgg_cifar10.run(dataclasses.replace(cfg, evaluate_test=True, out_dir=str(tmp_path / "f")), progress=False)
+    assert result.results["headline"]["split"] == "val" and "dense" not in result.results["headline"]
+    assert set(result.tables["curve"]["kind"]) >= {"no fine-tuning (val)", "final, shrunk (val)"}
+    final = dataclasses.replace(cfg, evaluate_test=True, variants=("dense", "l2"), out_dir=str(tmp_path / "f"))
+    with pytest.raises(AssertionError, match="the test split was used"):  # a final run reads it, and fails here
+        vgg_cifar10.run(final, progress=False)

@@ -19,6 +19,8 @@ class VGGCifarConfig(MeasurementConfig, PruningConfig, BatchNormVariantsConfig, 
     """Parameters of the VGG-16 / CIFAR-10 chapter: 60% of the filters removed (Ben-Guigui et al.'s second result),
     with L1-norm filter pruning (Li et al. 2017) and network slimming (Liu et al. 2017) at the same filter budget."""
 
+    allowed_variants: ClassVar[tuple[str, ...]] = ("dense", "l2", "l1", "none")
+    pruned_variants: ClassVar[tuple[str, ...]] = ("l2", "l1", "none")
     dataset: ClassVar[str] = "CIFAR-10"
     train_images: ClassVar[int] = 50000
 
@@ -34,7 +36,8 @@ class VGGCifarConfig(MeasurementConfig, PruningConfig, BatchNormVariantsConfig, 
     lambda_l2: float = _help("L2 coefficient: penalty lambda/2 * ||w||^2 on the filters and the classifier", 0.05)
     lambda_l1: float = _help("L1 coefficient: penalty lambda * ||w||_1", 2e-3)
     variants: tuple[str, ...] = _help(
-        "stochastic-pruning runs, by regularizer: any of 'l2', 'l1', 'none' (a dense baseline always runs)", ("l2",))
+        "runs to make: 'dense' (no pruning; the targets and the L1-norm baseline need it) and stochastic pruning "
+        "with 'l2', 'l1' or 'none' (no regularizer)", ("dense", "l2"))
     chosen: str = _help("the stochastic variant whose shrunk net is the headline and whose filter budget the "
                         "baselines get", "l2")
     dense_weight_decay: float = _help("L2 coefficient of the dense baseline (and of the training and fine-tuning "
@@ -46,8 +49,6 @@ class VGGCifarConfig(MeasurementConfig, PruningConfig, BatchNormVariantsConfig, 
     seeds: tuple[int, ...] = _help("seeds of the runs (each seeds the initialisation, the batches and the pruning "
                                    "draws): the dense run and the chosen variant run every seed", (0,))
     other_arms_seeds: int = _help("the other variants and the baselines run with the first N seeds (0: all)", 0)
-    dense: bool = _help("train the dense baseline (the targets and the L1-norm baseline need it); false only for "
-                        "schedule sweeps, which evaluate on validation only", True)
     width: float = _help("width multiplier of the VGG-16 channels (1 gives 64 ... 512); in (0, 1]", 0.0625)
     test_subset: int = _help("use the first N of the 10,000 test images; 0 means all", 256)
     download: bool = _help("download the original batches into the cache when they are not on disk (needs the "
@@ -91,13 +92,14 @@ class VGGCifarConfig(MeasurementConfig, PruningConfig, BatchNormVariantsConfig, 
                                                                 "conv1_1)")
         _check_int("test_subset", self.test_subset, 0)
         check(self.test_subset <= 10000, "test_subset", self.test_subset, "at most 10000, or 0 for all")
-        for name in ("download", "augment", "amp", "dense"):
+        for name in ("download", "augment", "amp"):
             _check_bool(name, getattr(self, name))
         _check_names("baselines", self.baselines, BASELINES, empty_ok=True, note=" (or none)")
-        check(self.dense or not self.evaluate_test, "dense", self.dense,
-              "true when evaluate_test is true (the targets compare with the dense net)")
-        check(self.dense or "l1_norm" not in self.baselines, "dense", self.dense,
-              "true when the baselines include 'l1_norm' (it prunes the dense net)")
+        dense = isinstance(self.variants, tuple) and "dense" in self.variants
+        check(dense or not self.evaluate_test, "variants", self.variants,
+              "a list with 'dense' when evaluate_test is true (the targets compare with the dense net)")
+        check(dense or "l1_norm" not in self.baselines, "variants", self.variants,
+              "a list with 'dense' when the baselines include 'l1_norm' (it prunes the dense net)")
         _check_int("checkpoint_every", self.checkpoint_every, 1)
         check(isinstance(self.from_records, str), "from_records", self.from_records,
               "a folder path, or empty to train")

@@ -26,7 +26,8 @@ from pruninglib.config import BASELINES, VGGCifarConfig
 from pruninglib.data import Dataset, Split
 from pruninglib.data.augment import CropFlipSplit
 from pruninglib.data.cifar import load_cifar10, normalize
-from pruninglib.experiments.common import model_metrics, ramped, seeded, shrink_and_prove, stochastic_pruner
+from pruninglib.experiments.common import (held_out, model_metrics, ramped, seeded, shrink_and_prove,
+                                           stochastic_pruner, without_test)
 from pruninglib.experiments.runner import (ChapterResult, Context, Experiment, Measured, RunKey, Summary, Trained,
                                            run_experiment)
 from pruninglib.experiments.vgg_summary import curve_from_dynamics, headline, split_name, targets
@@ -44,7 +45,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {},  # the config defaults: seconds
     # sized for about 13 min on one CPU core; the late layers get the paper-like high targets, the early ones less
     "quick": {"profile": "quick", "width": 0.125, "train_subset": 8000, "val_size": 500, "test_subset": 2000,
-              "epochs": 12, "lambda_l2": 0.03, "variants": ["l2", "l1", "none"], "seeds": [0, 1, 2],
+              "epochs": 12, "lambda_l2": 0.03, "variants": ["dense", "l2", "l1", "none"], "seeds": [0, 1, 2],
               "other_arms_seeds": 1,
               "target_sparsity": [0.3, 0.5, 0.6, 0.6, 0.7, 0.7, 0.7, 0.9, 0.95, 0.95, 0.98, 0.98, 0.98, 0.5],
               "sweep_fractions": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]},
@@ -52,7 +53,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     # lr 0.025 there, 7,040 at 0.05 here), not chosen on validation; run by the GPU job (vgg_job.py), not yet run
     "paper": {"profile": "paper", "width": 1.0, "train_subset": 0, "val_size": 5000, "test_subset": 0,
               "epochs": 40, "batch_size": 256, "lr": 0.1, "lambda_l2": 3e-3, "lambda_l1": 2e-4,
-              "variants": ["l2", "l1", "none"], "seeds": [0, 1, 2], "other_arms_seeds": 1, "finetune_epochs": 10,
+              "variants": ["dense", "l2", "l1", "none"], "seeds": [0, 1, 2], "other_arms_seeds": 1, "finetune_epochs": 10,
               "finetune_lr": 0.01, "sweep_fractions": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]},
 }
 Penalty = Callable[[nn.Module, FitState], torch.Tensor]
@@ -60,25 +61,12 @@ Penalty = Callable[[nn.Module, FitState], torch.Tensor]
 
 @dataclass
 class VGGData:
-    """CIFAR-10 as loaded (``data``; its test split withheld when ``evaluate_test`` is false), the training split
+    """CIFAR-10 as loaded (``data``; without its test split when ``evaluate_test`` is false), the training split
     the runs draw batches from, and the run card's block."""
 
     data: Dataset
     train: Split
     source: dict[str, Any]
-
-
-class Withheld:
-    """Stands for a split a run must not read: any use raises, naming why."""
-
-    def __init__(self, why: str) -> None:
-        self._why = why
-
-    def __getattr__(self, name: str) -> Any:
-        raise RuntimeError(f"the test split was read ({name}), but {self._why}")
-
-    def __len__(self) -> int:
-        raise RuntimeError(f"the test split was read (len), but {self._why}")
 
 
 def regularized(model: VGG16, with_bn_scale: bool) -> list[torch.Tensor]:
@@ -209,13 +197,10 @@ class VGGExperiment(Experiment):
 
     def load(self, cfg: VGGCifarConfig, device: torch.device, progress: bool) -> VGGData:
         data, train = load_data(cfg, device, progress)
-        if not cfg.evaluate_test:
-            data.test = Withheld("evaluate_test is false: this run may read the validation split only")  # type: ignore[assignment]
-        return VGGData(data, train, data.source)
+        return VGGData(without_test(cfg, data), train, data.source)
 
     def runs(self, cfg: VGGCifarConfig, data: VGGData) -> list[RunKey]:
-        arms = [*(["dense"] if cfg.dense else []), *cfg.variants, *cfg.baselines]
-        return [RunKey(m, s) for m in arms for s in cfg.arm_seeds(m)]
+        return [RunKey(m, s) for m in (*cfg.variants, *cfg.baselines) for s in cfg.arm_seeds(m)]
 
     def train(self, cfg: VGGCifarConfig, data: VGGData, key: RunKey, ctx: Context) -> Trained:
         """A from-scratch run, or a baseline: the chosen variant's budget taken from the dense net ('l1_norm') or
@@ -236,16 +221,16 @@ class VGGExperiment(Experiment):
             tune_rows, timing = _fit(cfg, model, data, "finetune", key.seed, cfg.finetune_epochs, cfg.finetune_lr,
                                      [KeepMask(mask)], ctx.checkpoint(key, "-finetune"), ctx.progress)
             tune_rows = [{**r, "variant": f"{method} (fine-tuning)"} for r in tune_rows]
-        name = split_name(cfg)
-        curve = criterion_curve(method, source, cfg.sweep_fractions, getattr(data.data, name), name)
+        name, split = held_out(cfg, data.data)
+        curve = criterion_curve(method, source, cfg.sweep_fractions, split, name)
         return Trained(model.eval(), rows + tune_rows, timing["resumed_from_epoch"], cfg.finetune_epochs,
                        {"throughput": [*timings, {**timing, "method": f"{method} fine-tuning"}], "curve": curve})
 
     def measure(self, cfg: VGGCifarConfig, data: VGGData, key: RunKey, trained: Trained, ctx: Context) -> Measured:
         """Shrink and prove on the measured split (not 'dense', which has no dead filters by construction); the
         per-layer filter rows."""
-        name = split_name(cfg)
-        model, split = trained.model, getattr(data.data, name)
+        name, split = held_out(cfg, data.data)
+        model = trained.model
         if key.variant == "dense":
             m = model_metrics(model, split, INPUT_SHAPE)
             small, report = None, {"masked": m, "shrunk": m, "nodes": node_summary(model), "max_abs_diff": 0.0,
@@ -274,7 +259,7 @@ class VGGExperiment(Experiment):
         finals = runs.assign(kind=f"final, shrunk ({name})")[["variant", "seed", "kind", "filters_removed",
                                                               f"shrunk_{name}_accuracy"]]
         curve = pd.concat([pd.DataFrame(ctx.tables.get("curve", [])),
-                           curve_from_dynamics(to_frame(ctx.dynamics), cfg.variants),
+                           curve_from_dynamics(to_frame(ctx.dynamics), cfg.pruned_variants),
                            finals.rename(columns={"variant": "method", "filters_removed": "fraction_removed",
                                                   f"shrunk_{name}_accuracy": "accuracy"})], ignore_index=True)
         small = ctx.shrunk[(cfg.chosen, seed)]

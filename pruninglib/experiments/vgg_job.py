@@ -47,7 +47,8 @@ from pruninglib.experiments.vgg_cifar10 import (EXPERIMENT, PROFILES, VGGData, d
 from pruninglib.experiments.vgg_records import bundle, library_sha256
 
 GPU = {"device": "cuda", "download": False, "checkpoint_every": 10}  # offline; 4 checkpoints of a 40-epoch run
-DRY = {"device": "cpu", "download": False, "variants": ["l2", "l1", "none"], "seeds": [0, 1], "other_arms_seeds": 1,
+DRY = {"device": "cpu", "download": False, "variants": ["dense", "l2", "l1", "none"], "seeds": [0, 1],
+       "other_arms_seeds": 1,
        "train_subset": 128, "val_size": 64, "test_subset": 128, "latency_batches": [1], "sweep_fractions": [0.5]}
 Task = tuple[str, str, int]  # ("source" | "run", variant, seed)
 

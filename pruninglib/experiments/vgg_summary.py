@@ -166,3 +166,57 @@ def curve_for_plot(result: Any) -> pd.DataFrame:
     c = result.tables["curve"]
     first = result.results["seeds"][0]
     return c[(c["kind"] != "during training, by epoch (val)") | (c["seed"] == first)]
+
+
+def job_report(result: Any) -> str:
+    """Markdown: the GPU job's speed (the probe's loops against the plain PyTorch loop, each training's images/s,
+    the whole job's images/s, MFU and phases) when the run came from it; else a sentence saying it did not."""
+    job = result.results.get("job")
+    if job is None:
+        return (f"This page was made by `pruninglib run` at the `{result.results['profile']}` profile on "
+                f"{result.results['hardware']['summary']}, not by the GPU job: no GPU speed to report.")
+    p = job["probe"]
+
+    def pct(v: float | None) -> str:
+        return "n/a" if v is None else f"{100 * v:.1f}%"
+
+    lines = [f"Speed probe alone on {p['device']}: batch {p['batch_size']}, {p['steps']} steps per loop, median of "
+             f"{p['reps']}; {p['flops_per_image'] / 1e9:.2f} GFLOP per image and training step; bf16 peak "
+             f"{p['peak_tflops'] or 'unknown'} TFLOP/s.", "",
+             "| loop | ms per step | images/s | MFU | x plain loop |", "|---|---|---|---|---|"]
+    lines += [f"| {name} | {v['ms_per_step']:.2f} | {v['images_per_s']:,.0f} | {pct(v['mfu'])} | "
+              f"{v['x_plain']:.2f} |" for name, v in p["loops"].items()]
+    lines += ["", f"The tracker takes {p['tracker_s']:.2f} s per epoch ({100 * p['tracker_share_of_epoch']:.1f}% of "
+              f"a plain epoch).", "", "| training | seed | epochs | s | images/s | share of the peak |",
+              "|---|---|---|---|---|---|"]
+    lines += [f"| {r['method']} | {r['seed']} | {r['epochs_run']} | {r['train_s']:.0f} | "
+              f"{r['train_images_per_s']:,.0f} | {pct(r['mfu_share'])} |" for r in job["runs"]]
+    a, ph = job["aggregate"], job["phases"]
+    lines += ["", f"All trainings, {job['workers']} processes side by side: {a['train_images']:,.0f} images in "
+              f"{ph['train_s']:.0f} s, {a['images_per_s']:,.0f} images/s, MFU {pct(a['mfu'])}. Phases (s): " +
+              ", ".join(f"{k.removesuffix('_s')} {v:.0f}" for k, v in ph.items()) + "."]
+    return "\n".join(lines)
+
+
+def records_note(result: Any) -> str:
+    """Markdown: where a page rendered from records got them, and whether this checkout's library made them."""
+    r = result.results.get("rendered_from")
+    if r is None:
+        return "Trained and measured in this notebook's run."
+    same = ("the same library code as this checkout" if r["same_library_as_this_checkout"] else
+            "**library code that differs from this checkout's**")
+    return f"Rendered from the records in `{r['records']}`, made by {same} (library SHA-256 {str(r['library_sha256'])[:12]})."
+
+
+def test_reads(result: Any) -> str:
+    """Markdown: how many final evaluations read the test split in this run."""
+    r = result.results
+    if not r["parameters"]["evaluate_test"]:
+        return "This run read no test image (evaluate_test false)."
+    runs = result.summary
+    curves = [m for m in ("l1_norm", "slimming") if m in set(runs["variant"])]
+    k = len(r["parameters"]["sweep_fractions"])
+    extra = (f", plus the criterion curves of {' and '.join(NAMES[m] for m in curves)} at {k} fraction"
+             f"{'s' if k > 1 else ''} of filters removed each" if curves else "")
+    return (f"**Test split:** {len(runs)} final runs, each evaluated once (masked and shrunk net) on the "
+            f"{r['data_source']['split']['test_size']:,} test images{extra}; no run of this page chose a setting.")
