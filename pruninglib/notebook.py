@@ -31,6 +31,17 @@ SOURCES = ROOT / "notebooks"
 PUBLISHED = ROOT / "book" / "chapters"
 STAMP = "pruninglib"  # notebook metadata key: chapter, source path, source_sha256
 WIDGET = "application/vnd.jupyter.widget-view+json"
+INSTALL = "install-if-missing"  # the tag of the install cell that published chapters start with
+INSTALL_SOURCE = """\
+# Opened on Colab (or any Jupyter without pruninglib)? This installs it from the repository first; wherever
+# pruninglib is installed (our runs, CI, Binder) it does nothing. The data sets are fetched on first use.
+import importlib.util
+import subprocess
+import sys
+
+if importlib.util.find_spec("pruninglib") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "pruninglib @ git+{url}"], check=True)
+    importlib.invalidate_caches()"""
 
 
 class ChapterFailed(RuntimeError):
@@ -183,12 +194,25 @@ def update_prose(chapter: str) -> Path:
     return write_clean(published, dest, chapter)
 
 
+def install_cell() -> nbformat.NotebookNode:
+    """The cell a published chapter starts with: it installs pruninglib from ``repository.url`` of
+    ``book/_config.yml`` when it cannot be imported, and does nothing otherwise; hidden in the book."""
+    import yaml
+
+    url = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())["repository"]["url"]
+    cell = nbformat.v4.new_code_cell(INSTALL_SOURCE.format(url=url), metadata={"tags": [INSTALL, "remove-cell"]})
+    cell.id = INSTALL
+    return cell
+
+
 def write_clean(nb: nbformat.NotebookNode, dest: Path, chapter: str) -> Path:
     """Write ``nb`` to ``dest`` atomically without its stderr, progress-bar and widget outputs (the book's download
-    and Colab buttons hand readers this file). Raises ChapterFailed if a cell holds an error output."""
+    and Colab buttons hand readers this file), starting with :func:`install_cell` (MUTATES ``nb``). Raises
+    ChapterFailed if a cell holds an error output."""
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in map(without_progress, cell.outputs) if o is not None]
+    nb.cells = [install_cell(), *(c for c in nb.cells if INSTALL not in tags(c))]
     check_no_errors(nb, chapter)
     with atomic_path(dest) as tmp:
         nbformat.write(nb, tmp)

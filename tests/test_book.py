@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import jupytext
@@ -16,7 +17,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from pruninglib import notebook
 from pruninglib.experiments import CHAPTERS
-from pruninglib.notebook import ChapterFailed, publish, read_source, tags, update_prose
+from pruninglib.notebook import INSTALL, ChapterFailed, publish, read_source, tags, update_prose
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
@@ -93,8 +94,8 @@ def published(chapter: str, folder: Path = BOOK / "chapters") -> nbformat.Notebo
 
 
 def cells(nb: nbformat.NotebookNode) -> list[tuple[str, str, list[str]]]:
-    """Type, source and tags of every cell but papermill's injected parameters."""
-    return [(c.cell_type, c.source, tags(c)) for c in nb.cells if "injected-parameters" not in tags(c)]
+    """Type, source and tags of every cell but papermill's injected parameters and the install cell."""
+    return [(c.cell_type, c.source, tags(c)) for c in nb.cells if not {"injected-parameters", INSTALL} & set(tags(c))]
 
 
 @pytest.mark.parametrize("chapter", sorted(CHAPTERS))
@@ -104,6 +105,15 @@ def test_published_chapter_was_executed_from_the_current_text_of_its_source(chap
             f"publish {chapter} --prose-only` (prose only) or `pruninglib publish {chapter} --profile ...`")
     assert nb.metadata["pruninglib"]["source_sha256"] == sha, hint
     assert cells(nb) == cells(source), hint
+
+
+@pytest.mark.parametrize("chapter", sorted(CHAPTERS))
+def test_published_chapter_starts_with_the_install_cell_which_is_a_no_op_here(chapter: str, monkeypatch) -> None:
+    first = published(chapter).cells[0]
+    url = yaml.safe_load((BOOK / "_config.yml").read_text())["repository"]["url"]
+    assert INSTALL in tags(first) and "remove-cell" in tags(first) and f"git+{url}" in first.source
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("the install cell ran pip"))
+    exec(first.source, {})  # pruninglib is importable here: nothing happens
 
 
 def progress_or_stderr(output: nbformat.NotebookNode) -> bool:

@@ -192,7 +192,8 @@ def _check_comparison(r):
     settings = r["headline"]["settings"]
     assert set(settings) == {"mlp", "vgg"}
     methods = {s: {m["variant"] for m in v["methods"]} for s, v in settings.items()}
-    every = {"dense", "stochastic_l2", "stochastic_l1", "relevance", "guided", "group_lasso", "magnitude"}
+    every = {"dense", "stochastic_l2", "stochastic_l1", "magnitude_l2", "relevance", "guided", "group_lasso",
+             "magnitude"}
     assert methods == {"mlp": every, "vgg": every | {"slimming"}}  # slimming needs BatchNorm
     assert r["targets"][0]["verdict"] == "met", "every net is shrunk exactly"
     for s in settings.values():

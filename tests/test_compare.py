@@ -58,18 +58,21 @@ def test_prune_magnitude_takes_one_sparsity_per_weight():
 
 def test_magnitude_schedule_follows_the_chapter_ramp_then_retrains():
     c = MLPMnistConfig(epochs=10, ramp_end=0.5, target_sparsity=(0.9, 0.8, 0.5))
-    schedule = magnitude_schedule(c, MLP(c.widths), c.epochs)
+    schedule = magnitude_schedule(c, MLP(c.widths), c.epochs, 1.0)
     assert sorted(schedule) == [1, 2, 3, 4, 5]  # pruning during the ramp, retraining after
     assert list(schedule[5].values()) == [0.9, 0.8, 0.5]
     firsts = [schedule[e]["layers.0.weight"] for e in sorted(schedule)]
     assert firsts == sorted(firsts) and firsts[0] < 0.9
+    assert list(magnitude_schedule(c, MLP(c.widths), c.epochs, 0.5)[5].values()) == [0.45, 0.4, 0.25]
 
 
 def test_harness_uses_the_chapter_profile_and_slimming_only_with_batchnorm():
     cfg = ComparisonConfig(mlp_profile="paper", vgg_profile="quick")
     assert chapter_config(cfg, "mlp").epochs == 20 and chapter_config(cfg, "vgg").profile == "quick"
     assert "slimming" not in methods_for(cfg, "mlp") and methods_for(cfg, "vgg")[-1] == "slimming"
-    assert methods_for(cfg, "mlp")[0] == "dense"
+    assert methods_for(cfg, "mlp")[0] == "dense" and "dense" not in methods_for(
+        ComparisonConfig(methods=("stochastic_l2",)), "mlp")  # a probe point runs its method alone
+    assert chapter_config(ComparisonConfig(mlp_lambda_l2=1e-2), "mlp").lambda_l2 == 1e-2
 
 
 def _runs() -> pd.DataFrame:
@@ -84,19 +87,36 @@ def _runs() -> pd.DataFrame:
 
 
 def test_winner_is_the_most_nodes_removed_within_the_tolerance():
-    summary = summarize(_runs())
-    w = winner(summary, tolerance=1.0)
-    assert w["best"] == "stochastic_l2" and w["runner_up"] == "magnitude" and not w["tied_with_runner_up"]
+    runs = _runs()
+    summary = summarize(runs)
+    w = winner(summary, runs, tolerance=1.0)
+    assert w["best"] == "stochastic_l2" and w["runner_up"] == "magnitude"
+    assert w["best_vs_runner_up"]["resolved"] and w["best_vs_runner_up"]["mean"] == pytest.approx(30.0)
     assert "group_lasso" not in w["within_tolerance"]  # 8 points below dense
     assert set(pareto(summary)) == {"stochastic_l2", "group_lasso", "relevance"}  # magnitude is beaten by l2
-    assert winner(summary, tolerance=0.0).get("best") is None
+    assert winner(summary, runs, tolerance=0.0).get("best") is None
+    runs.loc[(runs["variant"] == "magnitude") & (runs["seed"] == 1), "nodes_removed"] = 0.9  # seeds now disagree
+    assert not winner(summarize(runs), runs, tolerance=1.0)["best_vs_runner_up"]["resolved"]
 
 
 def test_findings_name_the_winner_and_flag_a_baseline():
     runs = _runs()
     runs.loc[runs["variant"] == "magnitude", "nodes_removed"] = 0.9
     summary = summarize(runs)
-    text = findings({"headline": headline(ComparisonConfig(), summary)})
-    assert "**magnitude + retraining (baseline, Han et al.: 90.0 ± 0.0% of the nodes removed" in text
+    text = findings({"headline": headline(ComparisonConfig(), summary, runs)})
+    assert "magnitude + retraining (baseline, Han et al.: 90.0 ± 0.0% of the nodes removed" in text
+    assert "stochastic + L2 (our reconstruction) minus magnitude + retraining, hidden nodes removed" in text
     assert "It is a baseline, not one of the three papers' methods." in text
     assert [t.verdict for t in targets(runs, summary)] == ["met", "met"]
+
+
+def test_probe_rule_takes_the_most_nodes_within_the_tolerance_else_the_most_accurate():
+    from pruninglib.experiments.compare_probes import mark_selected, selected
+
+    rows = [("group_lasso", "mlp_group_lambda", v, acc, removed) for v, acc, removed in
+            ((5e-3, 0.980, 0.40), (1e-2, 0.978, 0.55), (2e-2, 0.960, 0.80))]  # 2e-2 loses 2 points: out
+    rows += [("guided", "mlp_guided_lambda", v, acc, 0.9) for v, acc in ((1e-2, 0.95), (2e-2, 0.96), (4e-2, 0.94))]
+    table = pd.DataFrame([{"method": m, "parameter": p, "value": v, "shrunk_val_accuracy": a,
+                           "drop_points": 100 * (a - 0.981), "nodes_removed": r, "qualifies": 100 * (a - 0.981) >= -1}
+                          for m, p, v, a, r in rows])
+    assert selected(mark_selected(table)) == {"mlp_group_lambda": 1e-2, "mlp_guided_lambda": 2e-2}

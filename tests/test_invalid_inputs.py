@@ -39,7 +39,8 @@ class Case:
     """``pruninglib <args>`` (shell words; ``{tmp}`` is the test's temporary folder, also in ``message``, and a
     ``run`` without ``--out`` gets ``--out {tmp}/run``) exits with ``code``, its stderr contains ``message``, and
     afterwards no path of ``absent`` and every path of ``present`` (relative to ``{tmp}``) exists. ``setup(tmp,
-    request)`` runs first; it may use any fixture through ``request`` (``monkeypatch``, ``mnist_root``...)."""
+    request)`` runs first; it may use any fixture through ``request`` (``monkeypatch``, ``mnist_root``...);
+    ``check(tmp)`` runs last (the silent-corruption rows compare their numbers with an undamaged run's)."""
 
     args: str
     code: int
@@ -47,6 +48,7 @@ class Case:
     absent: tuple[str, ...] = ("run",)
     present: tuple[str, ...] = ()
     setup: Setup | None = None
+    check: Callable[[Path], None] | None = None
 
 
 def refused(args: str, message: str, **kw) -> Case:
@@ -96,6 +98,52 @@ def killed_run_leftovers(tmp: Path, request: pytest.FixtureRequest) -> None:
     (tmp / "run" / ".lock").write_text("999999999\n")
     (tmp / "run" / ".results.json.0a1b2c3d.tmp").write_text("{")
     (tmp / "run" / "work" / ".summary.csv.0a1b2c3d.tmp").write_text("a,b")
+
+
+TINY = "run mlp_mnist --profile smoke -p train_subset 500 -p epochs 1 -p seeds [0] -p latency_batches [1]"
+
+
+def _tiny_run(tmp: Path, out: str) -> None:
+    assert main(shlex.split(f"{TINY} --out {tmp / out}")) == 0
+
+
+def _numbers(folder: Path) -> list[dict]:
+    """The runs rows of a run folder's results.json, without the training times."""
+    import json
+
+    return [{k: v for k, v in r.items() if k != "train_s"} for r in json.loads((folder / "results.json").read_text())["runs"]]
+
+
+def corrupt_extracted_mnist(tmp: Path, request: pytest.FixtureRequest) -> None:
+    """An undamaged reference run (it extracts MNIST into the cache), then every 4th training image of the
+    extracted file inverted: the next run must re-extract it, not train on it."""
+    request.getfixturevalue("monkeypatch").setenv("PRUNINGLIB_DATA", str(request.getfixturevalue("mnist_root")))
+    _tiny_run(tmp, "ref")
+    from pruninglib.data.root import cache_dir
+
+    images = cache_dir("torchvision", "MNIST", "raw") / "train-images-idx3-ubyte"
+    data = bytearray(images.read_bytes())
+    for i in range(0, 60000, 4):
+        start = 16 + 784 * i
+        data[start:start + 784] = bytes(255 - b for b in data[start:start + 784])
+    images.write_bytes(bytes(data))
+
+
+def corrupt_checkpoint(tmp: Path, request: pytest.FixtureRequest) -> None:
+    """A complete run into ``run``, then 1,000 bytes of its dense checkpoint flipped: running the same command
+    again must retrain that run, not resume from garbage."""
+    request.getfixturevalue("monkeypatch").setenv("PRUNINGLIB_DATA", str(request.getfixturevalue("mnist_root")))
+    _tiny_run(tmp, "ref")
+    _tiny_run(tmp, "run")
+    ckpt = next((tmp / "run" / "work" / "checkpoints").glob("*/dense-seed0.pt"))
+    data = bytearray(ckpt.read_bytes())
+    for i in range(len(data) // 2, len(data) // 2 + 1000):
+        data[i] ^= 0xFF
+    ckpt.write_bytes(bytes(data))
+
+
+def same_numbers_as_the_reference(tmp: Path) -> None:
+    assert _numbers(tmp / "run") == _numbers(tmp / "ref")
 
 
 def failing_chapter(tmp: Path, request: pytest.FixtureRequest) -> None:
@@ -299,6 +347,11 @@ CASES = [
          setup=steps(killed_run_leftovers, failing_chapter),
          absent=("run/results.json", "run/.lock", "run/.results.json.0a1b2c3d.tmp",
                  "run/work/.summary.csv.0a1b2c3d.tmp"), present=("run/mlp_mnist.failed.ipynb",)),
+    # silent corruption: rebuilt or restarted, with the numbers of an undamaged run
+    Case(TINY, 0, "", absent=(), present=("run/results.json",), setup=corrupt_extracted_mnist,
+         check=same_numbers_as_the_reference),
+    Case(TINY, 0, "", absent=(), present=("run/results.json",), setup=corrupt_checkpoint,
+         check=same_numbers_as_the_reference),
     # the book refuses a chapter with an error output
     Case("book --no-execute --build-dir {tmp}/build", 1,
          "pruninglib: failed: chapter mlp_mnist holds an error output in cell 6 (id cell-05): ZeroDivisionError: "
@@ -329,6 +382,8 @@ def test_abuse_case(case: Case, tmp_path: Path, request: pytest.FixtureRequest, 
     assert case.message.replace("{tmp}", str(tmp_path)) in err
     assert [p for p in case.absent if (tmp_path / p).exists()] == []
     assert [p for p in case.present if not (tmp_path / p).exists()] == []
+    if case.check is not None:
+        case.check(tmp_path)
 
 
 def test_negative_values_are_values_of_their_parameter() -> None:

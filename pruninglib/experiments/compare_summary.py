@@ -8,15 +8,17 @@ from typing import Any
 import pandas as pd
 from scipy import stats
 
-from pruninglib.experiments.targets import Target
+from pruninglib.experiments.targets import Target, contrast, say_contrast
 
 # method -> (label in tables and figures, where it comes from, one of the three papers' methods?)
 METHOD_INFO: dict[str, tuple[str, str, bool]] = {
     "dense": ("dense", "no pruning", False),
-    "stochastic_l2": ("stochastic + L2", "Ben-Guigui et al.", True),
-    "stochastic_l1": ("stochastic + L1", "Ben-Guigui et al.", True),
+    "stochastic_l2": ("stochastic + L2 (our reconstruction)", "Ben-Guigui et al., our reconstruction", True),
+    "stochastic_l1": ("stochastic + L1 (our reconstruction)", "Ben-Guigui et al., our reconstruction", True),
+    "magnitude_l2": ("magnitude + L2, every step", "control of stochastic + L2: same L2, schedule, frequency",
+                     False),
     "relevance": ("relevance-weighted decay", "Bonetta et al.", True),
-    "guided": ("guided group (reconstruction)", "Sandu & Rafid, our reconstruction", True),
+    "guided": ("guided group (our reconstruction)", "Sandu & Rafid, our reconstruction", True),
     "group_lasso": ("group lasso", "baseline, Wen et al.", False),
     "magnitude": ("magnitude + retraining", "baseline, Han et al.", False),
     "slimming": ("network slimming", "baseline, Liu et al.", False),
@@ -64,9 +66,10 @@ def pareto(summary: pd.DataFrame) -> list[str]:
     return front
 
 
-def winner(summary: pd.DataFrame, tolerance: float) -> dict[str, Any]:
+def winner(summary: pd.DataFrame, runs: pd.DataFrame, tolerance: float) -> dict[str, Any]:
     """Among the methods whose mean accuracy is within ``tolerance`` points of the dense net's, the one that
-    removes the most nodes; with the runner-up and whether their 95% CIs on nodes removed overlap."""
+    removes the most nodes, and the runner-up; ``resolved`` says whether the paired per-seed difference of nodes
+    removed between the two has a 95% interval that excludes 0 (otherwise these seeds do not rank them)."""
     dense = summary[summary["variant"] == "dense"].iloc[0]["shrunk_test_accuracy"]
     pts = summary[summary["variant"] != "dense"]
     ok = pts[100 * (dense - pts["shrunk_test_accuracy"]) <= tolerance]
@@ -74,24 +77,36 @@ def winner(summary: pd.DataFrame, tolerance: float) -> dict[str, Any]:
     out: dict[str, Any] = {"dense_accuracy": float(dense), "tolerance_points": tolerance,
                            "within_tolerance": list(ok["variant"]), "pareto_front": pareto(summary)}
     if len(ok):
-        best = ok.iloc[0]
-        out["best"] = best["variant"]
+        out["best"] = ok.iloc[0]["variant"]
         if len(ok) > 1:
-            second = ok.iloc[1]
-            half = [0.0 if math.isnan(r["nodes_removed_ci"]) else r["nodes_removed_ci"] for r in (best, second)]
-            out["runner_up"] = second["variant"]
-            out["tied_with_runner_up"] = bool(best["nodes_removed"] - half[0] <= second["nodes_removed"] + half[1])
+            out["runner_up"] = ok.iloc[1]["variant"]
+            out["best_vs_runner_up"] = contrast(runs, out["best"], out["runner_up"], "nodes_removed", scale=100.0)
     else:
         out["most_accurate"] = pts.sort_values("shrunk_test_accuracy", ascending=False).iloc[0]["variant"]
     return out
 
 
-def headline(cfg: Any, summary: pd.DataFrame) -> dict[str, Any]:
-    """Per setting: the mean ± CI rows and the winner analysis."""
+def controls(runs: pd.DataFrame) -> list[dict[str, Any]]:
+    """The contrasts at equal conditions, paired by seed: stochastic + L2 against its deterministic control
+    (randomness alone), and against Han et al.'s magnitude pruning (which also differs in regularizer and
+    frequency), on nodes removed and on shrunk test accuracy."""
+    have = set(runs["variant"])
+    out = []
+    for b in ("magnitude_l2", "magnitude"):
+        if {"stochastic_l2", b} <= have:
+            out += [{**contrast(runs, "stochastic_l2", b, col, scale=100.0), "what": what}
+                    for col, what in (("nodes_removed", "hidden nodes removed"),
+                                      ("shrunk_test_accuracy", "test accuracy of the shrunk net"))]
+    return out
+
+
+def headline(cfg: Any, summary: pd.DataFrame, runs: pd.DataFrame) -> dict[str, Any]:
+    """Per setting: the mean ± CI rows, the winner analysis and the controls' contrasts."""
     out: dict[str, Any] = {"settings": {}}
     for setting, g in summary.groupby("setting", sort=False):
+        r = runs[runs["setting"] == setting]
         out["settings"][setting] = {"methods": g.drop(columns=["setting"]).to_dict(orient="records"),
-                                    **winner(g, cfg.tolerance)}
+                                    **winner(g, r, cfg.tolerance), "controls": controls(r)}
     return out
 
 
@@ -132,7 +147,9 @@ def latency_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def findings(results: dict[str, Any]) -> str:
-    """Which method wins where, in sentences computed from ``results["headline"]["settings"]``."""
+    """Which method wins where, and what the controls show, in sentences computed from
+    ``results["headline"]["settings"]``; a ranking or a difference is stated only where its paired 95% interval
+    excludes 0."""
     lines = []
     for setting, s in results["headline"]["settings"].items():
         by = {m["variant"]: m for m in s["methods"]}
@@ -147,11 +164,14 @@ def findings(results: dict[str, Any]) -> str:
         text = f"**{name}** (dense net {100 * s['dense_accuracy']:.2f}%): "
         if "best" in s:
             text += (f"among the methods within {s['tolerance_points']:g} point(s) of the dense accuracy, "
-                     f"**{desc(s['best'])}** removes the most nodes")
+                     f"{desc(s['best'])} removes the most nodes on average")
             if "runner_up" in s:
-                text += (f"; the runner-up is {desc(s['runner_up'])}, " +
-                         ("and their 95% confidence intervals overlap, so this ranking is not resolved by these seeds"
-                          if s["tied_with_runner_up"] else "and their 95% confidence intervals do not overlap"))
+                c = s["best_vs_runner_up"]
+                text += (f"; the runner-up is {desc(s['runner_up'])}; " +
+                         (f"the paired difference, {c['mean']:+.1f} points [{c['low']:+.1f}, {c['high']:+.1f}], "
+                          "**resolves** the ranking" if c["resolved"] else
+                          "the seeds **do not resolve** which of the two removes more (paired 95% interval "
+                          "includes 0)"))
             baseline = not METHOD_INFO[s["best"]][2]
             text += "." + (" It is a baseline, not one of the three papers' methods." if baseline else "")
         else:
@@ -160,4 +180,6 @@ def findings(results: dict[str, Any]) -> str:
         text += (" Not beaten on both accuracy and nodes removed (the Pareto front): " +
                  ", ".join(METHOD_INFO[m][0] for m in s["pareto_front"]) + ".")
         lines.append(text)
+        lines += ["- " + say_contrast({**c, "a": METHOD_INFO[c["a"]][0], "b": METHOD_INFO[c["b"]][0]}, c["what"],
+                                      digits=2) for c in s["controls"]]
     return "\n\n".join(lines)

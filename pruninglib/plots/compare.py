@@ -12,7 +12,7 @@ from pruninglib.experiments.compare_summary import METHOD_INFO, SETTING_TITLES
 STYLE = {  # method -> (colour, marker); papers' methods filled, baselines hollow
     "stochastic_l2": ("#1f77b4", "o"), "stochastic_l1": ("#17becf", "o"), "relevance": ("#2ca02c", "s"),
     "guided": ("#9467bd", "D"), "group_lasso": ("#d62728", "^"), "magnitude": ("#ff7f0e", "v"),
-    "slimming": ("#8c564b", "P"),
+    "slimming": ("#8c564b", "P"), "magnitude_l2": ("#bcbd22", "<"),
 }
 
 
