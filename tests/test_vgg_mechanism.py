@@ -49,3 +49,11 @@ def test_cells_give_mean_and_interval_per_regularizer_and_strength():
     assert l2["n"] == 3 and abs(l2["filters_removed"] - 35.0) < 1e-9
     assert l2["filters_removed_low"] < 35.0 < l2["filters_removed_high"]
     assert len(removed_vs_sparsity(cells).axes) == 2
+
+
+def test_a_sweep_without_l1_is_read_for_l2_alone():
+    tidy = frame(FILTERS, ACCURACY)
+    rows = mech.runs(tidy[tidy["variant"] != "l1"])
+    table = mech.beyond_schedule(rows)
+    assert list(table["regularizer"]) == ["l2", "l2"] and table["counts"].tolist() == [True, False]
+    assert "L1" not in mech.answer(table)
