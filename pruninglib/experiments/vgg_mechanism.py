@@ -3,10 +3,11 @@
 The sweep trains, at each schedule strength (``sparsity_scale``, a factor on every layer's target weight sparsity)
 and seed, stochastic pruning (our reconstruction) with a regularizer (L2, L1) and with none on the same schedule;
 every run is measured on the validation split only. The full design is ``grids/vgg_schedule.yaml`` (L2, L1 and
-none at four strengths); the one run, and read by the chapter, is its smaller variant
-``grids/vgg_schedule_small.yaml`` (L2 and none at two strengths), record ``book/records/vgg_schedule.json``. Filters that die without a regularizer are removed by the schedule; the regularizer's own
-share is the difference, at the same schedule (hence, by construction, about the same weight sparsity), paired
-by seed.
+none at four strengths); the chapter reads its smaller variant ``grids/vgg_schedule_small.yaml`` (L2 and none at
+two strengths), record ``book/records/vgg_schedule.json``. Neither has run yet.
+
+Filters that die without a regularizer are removed by the schedule; the regularizer's own share is the difference,
+at the same schedule (hence, by construction, about the same weight sparsity), paired by seed.
 
 The rule of the chapter's verdict: at a schedule strength, a regularizer *removes filters beyond the schedule*
 when (1) its filters removed minus those of the no-regularizer run of the same seed is above 0 with its whole 95%
