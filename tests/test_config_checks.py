@@ -71,7 +71,7 @@ def test_seeds_are_distinct_and_below_2_to_the_63(cls):
 
 
 def test_every_single_seed_is_below_2_to_the_63():
-    for cls, name in ((VGGCifarConfig, "seed"), (CovidCNNConfig, "fold_seed"), (UNetDSBConfig, "split_seed")):
+    for cls, name in ((CovidCNNConfig, "fold_seed"), (UNetDSBConfig, "split_seed")):
         rejects(cls, f"parameter {name!r} = 9223372036854775808 is not allowed: an integer in [0, 2**63) (a seed)",
                 **{name: 2 ** 63})
         assert getattr(cls(**{name: 2 ** 63 - 1}), name) == 2 ** 63 - 1

@@ -163,11 +163,11 @@ def failing_chapter(tmp: Path, request: pytest.FixtureRequest) -> None:
 
 
 def book_with_an_error_output(tmp: Path, request: pytest.FixtureRequest) -> None:
-    """A copy of book/ whose mlp_mnist chapter holds a stored error output in cell 6."""
+    """A copy of book/ whose mlp_mnist chapter holds a stored error output in the run card's cell (id cell-05)."""
     shutil.copytree(REPO / "book", tmp / "book", ignore=shutil.ignore_patterns("_build", "mathjax"))
     path = tmp / "book" / "chapters" / "mlp_mnist.ipynb"
     nb = nbformat.read(path, as_version=4)
-    nb.cells[6].outputs.append(nbformat.v4.new_output("error", ename="ZeroDivisionError",
+    next(c for c in nb.cells if c.get("id") == "cell-05").outputs.append(nbformat.v4.new_output("error", ename="ZeroDivisionError",
                                                       evalue="division by zero", traceback=[]))
     nbformat.write(nb, path)
     request.getfixturevalue("monkeypatch").setattr(cli, "BOOK", tmp / "book")
@@ -221,8 +221,8 @@ CASES = [
     refused("run mlp_mnist -p device tpu", "parameter 'device' = 'tpu' is not allowed: one of 'auto', 'cpu', 'cuda'"),
     refused("run mlp_mnist --profile huge", "parameter 'profile' = 'huge' is not allowed: one of smoke, quick, paper"),
     refused("""run comparison -p methods '["stochastic_l2","dropout"]'""",
-            "parameter 'methods' = ('stochastic_l2', 'dropout') is not allowed: distinct names from stochastic_l2, "
-            "stochastic_l1, relevance, guided, group_lasso, magnitude, slimming"),
+            "parameter 'methods' = ('stochastic_l2', 'dropout') is not allowed: distinct names from dense, "
+            "stochastic_l2, stochastic_l1, magnitude_l2, relevance, guided, group_lasso, magnitude, slimming"),
     refused("run comparison -p vgg_group_lambda -0.001",
             "parameter 'vgg_group_lambda' = -0.001 is not allowed: a number in [0.0, 1.0]"),
     refused("run comparison -p relevance_alpha 0",
@@ -360,7 +360,7 @@ CASES = [
          check=same_numbers_as_the_reference),
     # the book refuses a chapter with an error output
     Case("book --no-execute --build-dir {tmp}/build", 1,
-         "pruninglib: failed: chapter mlp_mnist holds an error output in cell 6 (id cell-05): ZeroDivisionError: "
+         "pruninglib: failed: chapter mlp_mnist holds an error output in cell 7 (id cell-05): ZeroDivisionError: "
          "division by zero", setup=book_with_an_error_output, absent=("build/_build",)),
     # publish
     Case("publish mlp_mnist", 2, "one of the arguments --profile --prose-only is required"),

@@ -7,7 +7,7 @@ the loop: :class:`AugmentedSplit` draws a class-balanced epoch and perturbs each
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -82,27 +82,39 @@ def crop_flip(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.T
     ar_h, ar_w = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
     rows = dy[:, None] + ar_h  # (N, H)
     cols = dx[:, None] + torch.where(flip[:, None], w - 1 - ar_w, ar_w)  # (N, W)
-    out = padded[torch.arange(n, device=x.device)[:, None, None, None],
-                 torch.arange(c, device=x.device)[None, :, None, None], rows[:, None, :, None],
-                 cols[:, None, None, :]]
-    return out.contiguous(memory_format=torch.channels_last) if x.is_contiguous(
-        memory_format=torch.channels_last) and c > 1 else out
+    return padded[torch.arange(n, device=x.device)[:, None, None, None],
+                  torch.arange(c, device=x.device)[None, :, None, None], rows[:, None, :, None],
+                  cols[:, None, None, :]]
 
 
 @dataclass
 class CropFlipSplit(Split):
     """Inputs (N, C, H, W). Each epoch shuffles the images, then every batch is randomly cropped from the image
     zero-padded by ``pad`` pixels and flipped left-right with probability 1/2 (the standard CIFAR augmentation),
-    batched on the images' device. Randomness comes from ``generator`` only (checkpointed by ``fit``)."""
+    batched on the images' device. Randomness comes from ``generator`` only (checkpointed by ``fit``).
+
+    ``normalize`` maps a gathered batch of ``x`` to float inputs before the crop (so ``x`` may stay uint8 on the
+    device, a quarter of the memory; the padding is then zero in normalised units, as when ``x`` was normalised
+    beforehand); ``channels_last`` returns the batches in that memory format (fast convolutions on a GPU).
+    """
 
     pad: int = 4
     flip: bool = True
+    normalize: Callable[[torch.Tensor], torch.Tensor] | None = None
+    channels_last: bool = False
+
+    def _float(self, x: torch.Tensor) -> torch.Tensor:
+        return self.normalize(x) if self.normalize is not None else x
+
+    def _format(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor,
                                                                                                     torch.Tensor]]:
         """Shuffled, augmented batches with ``generator``; without one, the plain images in order."""
         if generator is None:
-            yield from Split(self.x, self.y).batches(batch_size)
+            for x, y in Split(self.x, self.y).batches(batch_size):
+                yield self._format(self._float(x)), y
             return
         order = torch.randperm(len(self), generator=generator)
         dev = self.x.device
@@ -111,4 +123,5 @@ class CropFlipSplit(Split):
             dy, dx = torch.randint(0, 2 * self.pad + 1, (2, len(idx)), generator=generator)
             flip = (torch.rand(len(idx), generator=generator) < 0.5) & self.flip
             idx = idx.to(dev)
-            yield crop_flip(self.x[idx], dy.to(dev), dx.to(dev), flip.to(dev), self.pad), self.y[idx]
+            out = crop_flip(self._float(self.x[idx]), dy.to(dev), dx.to(dev), flip.to(dev), self.pad)
+            yield self._format(out), self.y[idx]

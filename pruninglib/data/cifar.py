@@ -143,12 +143,13 @@ def check(data_root: str | os.PathLike[str] | None = None) -> list[tuple[str, st
     return status([ORIGINAL], root) + [s for s in status(_jpeg_files(), root, cached=False) if s[0] != "missing"]
 
 
-def load_cifar_uint8(data_root: str | os.PathLike[str] | None = None, *,
+def load_cifar_uint8(data_root: str | os.PathLike[str] | None = None, *, fetch: bool = True,
                      progress: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The whole of CIFAR-10 as uint8 tensors ``train_x`` (50000, 3, 32, 32), ``train_y`` (50000,), ``test_x``,
     ``test_y``, in the original order, plus the source record for results.json (see module docstring and
-    :func:`ensure`, which says what it raises). The decoded tensors are cached, keyed by the archive's digest."""
-    source = ensure(data_root, progress=progress)
+    :func:`ensure`, which says what it raises; ``fetch`` False never downloads). The decoded tensors are cached,
+    keyed by the archive's digest."""
+    source = ensure(data_root, fetch=fetch, progress=progress)
     paths = source.pop("paths")
     key = source["verified_files"][0]["sha256"][:16]
     if source["source"] == "original":
@@ -173,14 +174,17 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
 
 
 def load_cifar10(data_root: str | os.PathLike[str] | None = None, *, val_size: int = 5000, train_subset: int = 0,
-                 test_subset: int = 0, device: torch.device | str = "cpu", progress: bool = True) -> Dataset:
+                 test_subset: int = 0, device: torch.device | str = "cpu", fetch: bool = True,
+                 raw_train: bool = False, progress: bool = True) -> Dataset:
     """CIFAR-10 as standardised float32 tensors (N, 3, 32, 32) on ``device``, split into train / val / test.
 
     The validation images are a fixed random permutation (seed ``SPLIT_SEED``) of the 50,000 training images;
     ``train_subset`` > 0 keeps the first N of the rest, ``test_subset`` > 0 the first N test images (the quick
-    CPU profiles; the paper profile uses all 10,000).
+    CPU profiles; the paper profile uses all 10,000). ``raw_train`` keeps the training images as uint8, for a
+    split that standardises each batch with :func:`normalize` (a quarter of the memory on the device).
+    ``fetch`` False never downloads (see :func:`ensure`).
     """
-    raw, source = load_cifar_uint8(data_root, progress=progress)
+    raw, source = load_cifar_uint8(data_root, fetch=fetch, progress=progress)
     if not 0 < val_size < 50000:
         raise ValueError(f"val_size = {val_size} is not allowed: between 1 and 49999")
     perm = torch.randperm(50000, generator=torch.Generator().manual_seed(SPLIT_SEED))
@@ -189,10 +193,12 @@ def load_cifar10(data_root: str | os.PathLike[str] | None = None, *, val_size: i
         train_idx = train_idx[:train_subset]
     test_idx = torch.arange(test_subset or 10000)
 
-    def split(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> Split:
-        return Split(normalize(x[idx].to(device)), y[idx].to(device=device, dtype=torch.int64))
+    def split(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, raw: bool = False) -> Split:
+        images = x[idx].to(device)
+        return Split(images if raw else normalize(images), y[idx].to(device=device, dtype=torch.int64))
 
     source["split"] = {"train_size": int(len(train_idx)), "val_size": val_size, "test_size": int(len(test_idx)),
                        "split_seed": SPLIT_SEED}
-    return Dataset(split(raw["train_x"], raw["train_y"], train_idx), split(raw["train_x"], raw["train_y"], val_idx),
+    return Dataset(split(raw["train_x"], raw["train_y"], train_idx, raw_train),
+                   split(raw["train_x"], raw["train_y"], val_idx),
                    split(raw["test_x"], raw["test_y"], test_idx), source)

@@ -27,7 +27,6 @@ CI per setting and method) and ``results.json``; every run is checkpointed after
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 from dataclasses import dataclass
 from functools import partial
@@ -116,7 +115,7 @@ def make_harness(cfg: ComparisonConfig, setting: str, device: torch.device, prog
     data, train = vgg_cifar10.load_data(c, device, progress)
     data = without_test(cfg, data)
     return Harness("vgg", c, data, train, vgg_cifar10.INPUT_SHAPE,
-                   lambda seed: vgg_cifar10.new_model(dataclasses.replace(c, seed=seed), device),
+                   lambda seed: vgg_cifar10.new_model(c, seed, device),
                    partial(vgg_cifar10.method_penalty, c))
 
 

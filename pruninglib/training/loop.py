@@ -81,7 +81,8 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch
 def fit(model: nn.Module, train: Split, *, epochs: int, batch_size: int, optimizer: torch.optim.Optimizer,
         generator: torch.Generator, penalty: Callable[[nn.Module, FitState], torch.Tensor] | None = None,
         callbacks: Sequence[Callback] = (), checkpoint: str | Path | None = None, desc: str = "train",
-        progress: bool = True, lr_schedule: str = "cosine", autocast: torch.dtype | None = None) -> FitState:
+        progress: bool = True, lr_schedule: str = "cosine", autocast: torch.dtype | None = None,
+        checkpoint_every: int = 1) -> FitState:
     """Train ``model`` in place (MUTATES it, the optimizer and the callbacks) with cross-entropy + ``penalty``.
 
     ``penalty(model, state)`` sees the fit state, so its strength may follow training progress.
@@ -91,12 +92,15 @@ def fit(model: nn.Module, train: Split, *, epochs: int, batch_size: int, optimiz
     ``discarded_checkpoint`` why one was deleted instead (then training started afresh). A checkpoint that passed
     its checksum but does not fit this model or these callbacks raises :class:`CheckpointError` naming the file.
     ``autocast`` (e.g. ``torch.bfloat16`` on a GPU) runs the forward pass in mixed precision; the penalty, the
-    weights and the optimizer stay in float32 (bfloat16 needs no loss scaling).
+    weights and the optimizer stay in float32 (bfloat16 needs no loss scaling). The checkpoint is written every
+    ``checkpoint_every`` epochs and after the last (a fast GPU spends less time writing it).
     """
     steps_per_epoch = math.ceil(len(train) / batch_size)
     total = epochs * steps_per_epoch
     if lr_schedule not in ("cosine", "constant"):
         raise ValueError(f"lr_schedule = {lr_schedule!r} is not allowed: 'cosine' or 'constant'")
+    if not (isinstance(checkpoint_every, int) and checkpoint_every >= 1):
+        raise ValueError(f"checkpoint_every = {checkpoint_every!r} is not allowed: an integer >= 1")
     scheduler = (cosine_schedule(optimizer, total) if lr_schedule == "cosine"
                  else torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0))
     state = FitState(model, optimizer, epoch=0, step=0, total_steps=total)
@@ -114,7 +118,7 @@ def fit(model: nn.Module, train: Split, *, epochs: int, batch_size: int, optimiz
     model.train()
     bar = tqdm(total=epochs, initial=state.epoch, desc=desc, disable=not progress, leave=False, mininterval=1.0)
     while state.epoch < epochs:
-        running, seen = 0.0, 0
+        running, seen = torch.zeros(()), 0  # summed on the device: reading the loss every step would wait for it
         for x, y in train.batches(batch_size, generator):
             with torch.autocast(x.device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
                 loss = F.cross_entropy(model(x), y)
@@ -131,18 +135,18 @@ def fit(model: nn.Module, train: Split, *, epochs: int, batch_size: int, optimiz
             state.step += 1
             for cb in callbacks:
                 cb.on_step_end(state)
-            running += float(loss.detach()) * len(y)
+            running = running.to(loss.device) + loss.detach().float() * len(y)
             seen += len(y)
         state.epoch += 1
         for cb in callbacks:
             cb.on_epoch_end(state)
-        if ckpt is not None:
+        if ckpt is not None and (state.epoch % checkpoint_every == 0 or state.epoch == epochs):
             save_checkpoint(ckpt, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                    "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
                                    "callbacks": [cb.state_dict() for cb in callbacks], "epoch": state.epoch,
                                    "step": state.step})
         bar.update(1)
-        bar.set_postfix(loss=f"{running / max(seen, 1):.4f}")
+        bar.set_postfix(loss=f"{float(running) / max(seen, 1):.4f}")
     bar.close()
     return state
 
