@@ -168,7 +168,8 @@ def test_prose_only_publishing_refuses_a_code_change(copies) -> None:
     assert (chapters / "mlp_mnist.ipynb").read_bytes() == before
 
 
-def test_publish_executes_then_writes_the_chapter_without_stderr_or_progress_bars(tmp_path, monkeypatch) -> None:
+def test_publish_executes_then_writes_the_chapter_without_stderr_or_progress_bars(tmp_path, monkeypatch,
+                                                                                  mnist_root) -> None:
     """A two-cell mlp_mnist (its parameters, then a cell that writes results.json and prints a result, a warning on
     stderr and a progress bar on stdout), published at the smoke profile into a temporary repository."""
     nb, _ = read_source("mlp_mnist")
@@ -179,11 +180,12 @@ def test_publish_executes_then_writes_the_chapter_without_stderr_or_progress_bar
                               "print('\\r 50%|#####     | 1/2 [00:01<00:01, 1.00it/s]', flush=True)")]
     for name in ("notebooks", "book/chapters"):
         (tmp_path / name).mkdir(parents=True)
+    shutil.copy(BOOK / "_config.yml", tmp_path / "book")  # the install cell names the repository's address
     (tmp_path / "notebooks" / "mlp_mnist.md").write_text(jupytext.writes(nb, fmt="md:myst"))
     for name, value in (("ROOT", tmp_path), ("SOURCES", tmp_path / "notebooks"),
                         ("PUBLISHED", tmp_path / "book" / "chapters")):
         monkeypatch.setattr(notebook, name, value)
-    (path,) = publish(["mlp_mnist"], "smoke", {"data_root": str(tmp_path)}, progress=False)
+    (path,) = publish(["mlp_mnist"], "smoke", {"data_root": str(mnist_root)}, progress=False)  # checked before the kernel
     assert path == tmp_path / "book" / "chapters" / "mlp_mnist.ipynb"
     out = published("mlp_mnist", path.parent)
     assert cells(out) == cells(read_source("mlp_mnist")[0])

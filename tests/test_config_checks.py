@@ -30,7 +30,7 @@ def configs_with(field):
 SHARED = [("epochs", 0, "parameter 'epochs' = 0 is not allowed: an integer >= 1"),
           ("lr", 0, "parameter 'lr' = 0 is not allowed: a number in (0.0, 10.0]"),
           ("lambda_l2", 2, "parameter 'lambda_l2' = 2 is not allowed: a number in [0.0, 1.0]"),
-          ("prune_form", "cauchy", "parameter 'prune_form' = 'cauchy' is not allowed: one of 'laplace', 'gauss'"),
+          ("prune_form", "cauchy", "parameter 'prune_form' = 'cauchy' is not allowed: one of 'laplace', 'gauss', 'magnitude'"),
           ("ramp_start", 1.5, "parameter 'ramp_start' = 1.5 is not allowed: a number in [0.0, 1.0]"),
           ("val_size", 0, "parameter 'val_size' = 0 is not allowed: an integer >= 1"),
           ("device", "tpu", "parameter 'device' = 'tpu' is not allowed: one of 'auto', 'cpu', 'cuda'"),

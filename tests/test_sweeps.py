@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 GRID = """\
 chapter: mlp_mnist
 profile: smoke
-fixed: {{train_subset: 500, epochs: 1, val_size: 500, widths: [784, 32, 16, 10], variants: [l2], latency_batches: [1],
+fixed: {{train_subset: 500, epochs: 1, val_size: 500, widths: [784, 32, 16, 10], variants: [dense, l2], latency_batches: [1],
         data_root: "{root}"}}
 axes:
   lambda_l2: [1e-3, 1e-2]

@@ -27,6 +27,7 @@ CI per setting and method) and ``results.json``; every run is checkpointed after
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass
 from functools import partial
