@@ -64,9 +64,15 @@ def build(profile: str = "quick", execute: bool = True, build_dir: str | Path | 
     return build_book(source, build_dir)
 
 
+def book_profiles() -> list[str]:
+    """The profiles the whole book can execute at: those every chapter has (``medium`` is only where needed)."""
+    return [p for p in PROFILES if all(p in CHAPTERS.get(name).profiles for name in CHAPTERS)]
+
+
 def _check_profile(profile: str) -> None:
-    if profile not in PROFILES:
-        raise ConfigError(f"parameter 'profile' = {profile!r} is not allowed: one of {', '.join(PROFILES)}")
+    if profile not in book_profiles():
+        raise ConfigError(f"parameter 'profile' = {profile!r} is not allowed: one of {', '.join(book_profiles())} "
+                          "(the profiles every chapter has)")
 
 
 def _overrides(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -132,7 +138,7 @@ def parser() -> argparse.ArgumentParser:
                           "be unchanged)")
     p_pub.add_argument("-p", "--param", **param)
     p_book = sub.add_parser("book", help="execute all chapters and build the HTML book")
-    p_book.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default quick)")
+    p_book.add_argument("--profile", default="quick", help=f"one of {', '.join(book_profiles())} (default quick)")
     p_book.add_argument("--no-execute", action="store_true", help="build from the committed executed notebooks")
     p_book.add_argument("--build-dir", default=None, help="default _build/<profile>")
     data_command.add_parser(sub)

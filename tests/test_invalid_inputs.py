@@ -219,7 +219,8 @@ CASES = [
     refused("run mlp_mnist -p latency_batches [0]",
             "parameter 'latency_batches' = (0,) is not allowed: a non-empty list of positive integers"),
     refused("run mlp_mnist -p device tpu", "parameter 'device' = 'tpu' is not allowed: one of 'auto', 'cpu', 'cuda'"),
-    refused("run mlp_mnist --profile huge", "parameter 'profile' = 'huge' is not allowed: one of smoke, quick, paper"),
+    refused("run mlp_mnist --profile huge",
+            "parameter 'profile' = 'huge' is not allowed: one of smoke, quick, medium, paper"),
     refused("""run comparison -p methods '["stochastic_l2","dropout"]'""",
             "parameter 'methods' = ('stochastic_l2', 'dropout') is not allowed: distinct names from dense, "
             "stochastic_l2, stochastic_l1, magnitude_l2, relevance, guided, group_lasso, magnitude, slimming"),
@@ -298,7 +299,10 @@ CASES = [
     refused("run theory -p bn_channels [8,8,8,8]",
             "parameter 'bn_channels' = (8, 8, 8, 8) is not allowed: 1 to 3 positive "
             "integers (28x28 images allow 3 blocks)"),
-    refused("book --profile huge", "parameter 'profile' = 'huge' is not allowed: one of smoke, quick, paper"),
+    refused("book --profile huge", "parameter 'profile' = 'huge' is not allowed: one of smoke, quick, paper (the "
+            "profiles every chapter has)"),
+    refused("book --profile medium", "parameter 'profile' = 'medium' is not allowed: one of smoke, quick, paper (the "
+            "profiles every chapter has)"),
     # --out and out_dir
     refused('run mlp_mnist --out ""',
             "parameter '--out' = '' is not allowed: a folder path, not empty (for example runs/try)"),
@@ -369,7 +373,7 @@ CASES = [
     refused("publish mlp_mnist resnet --profile paper",
             f"unknown chapter 'resnet'; allowed: {', '.join(sorted(CHAPTERS))}"),
     refused("publish mlp_mnist --profile huge",
-            "parameter 'profile' = 'huge' is not allowed: one of smoke, quick, paper"),
+            "parameter 'profile' = 'huge' is not allowed: one of smoke, quick, medium, paper"),
     refused("publish mlp_mnist --profile paper -p epochs 0", "parameter 'epochs' = 0 is not allowed: an integer >= 1"),
 ]
 

@@ -36,6 +36,6 @@ def test_the_mlp_chapter_uses_the_lambdas_the_study_selects_from_its_committed_r
     cfg = MechanismConfig.from_mapping({**MechanismConfig().to_dict(), **mlp_mechanism.PROFILES["paper"],
                                        "out_dir": str(tmp_path)})
     head = mlp_mechanism.run(cfg, progress=False).results["headline"]["selected_lambda"]
-    for profile in ("quick", "paper"):
+    for profile in ("quick", "medium", "paper"):
         assert mlp_mnist.PROFILES[profile]["lambda_l2"] == head["l2"], profile
     assert mlp_mnist.PROFILES["paper"]["lambda_l1"] == head["l1"]

@@ -1,9 +1,11 @@
 """Registries name what is allowed; profiles are valid configs; the digest follows the config.
 
 The table of invalid user inputs and their messages is in test_invalid_inputs.py."""
+import dataclasses
+
 import pytest
 
-from pruninglib.config import ConfigError, CovidCNNConfig, MLPMnistConfig
+from pruninglib.config import PROFILES, ConfigError, CovidCNNConfig, MLPMnistConfig
 from pruninglib.experiments import CHAPTERS
 from pruninglib.models import MODELS, build_model
 from pruninglib.regularizers import penalty
@@ -22,7 +24,8 @@ def test_unknown_model_and_regularizer():
 @pytest.mark.parametrize("chapter", CHAPTERS.names())
 def test_profiles_are_valid_and_lists_become_tuples(chapter):
     ch = CHAPTERS.get(chapter)
-    for profile in ("smoke", "quick", "paper"):
+    assert {"smoke", "quick", "paper"} <= set(ch.profiles) <= set(PROFILES)
+    for profile in ch.profiles:
         params = ch.parameters(profile)
         cfg = ch.config.from_mapping(params)
         values = [getattr(cfg, name) for name in cfg.field_names()]
@@ -66,3 +69,10 @@ def test_every_variant_a_chapter_allows_has_a_colour(chapter):
 
     allowed = getattr(CHAPTERS.get(chapter).config, "allowed_variants", ())
     assert set(allowed) <= set(PALETTE), f"no colour for {sorted(set(allowed) - set(PALETTE))}"
+
+
+def test_the_checkpoint_digest_follows_the_values_not_the_profiles_name():
+    """A profile renamed with the same values resumes its checkpoints; any changed value starts afresh."""
+    cfg = MLPMnistConfig()
+    assert dataclasses.replace(cfg, profile="medium").digest() == cfg.digest()
+    assert dataclasses.replace(cfg, epochs=cfg.epochs + 1).digest() != cfg.digest()

@@ -103,11 +103,26 @@ def test_an_exported_record_reads_back_as_collect_and_refuses_an_edited_grid(gri
     assert load_records(record, grid).equals(collect(grid, store=store.root))
     edited = tmp_path / "edited.yaml"
     edited.write_text(grid.read_text().replace("1e-2]", "2e-2]"))
-    with pytest.raises(ValueError, match="exported from another version of"):
+    with pytest.raises(ValueError, match=r"exported from another version of .*lambda_l2 recorded 0.01, today 0.02"):
         load_records(record, edited)
     with pytest.raises(ValueError, match="2 of 4 points are not done"):  # the 1e-3 points are shared
         export(edited, tmp_path / "never.json", store)
     assert not (tmp_path / "never.json").exists()
+
+
+def test_a_record_follows_the_profiles_values_not_their_name(grid, local_sweep, tmp_path, monkeypatch):
+    """The grid names a profile; the record must still be what the grid expands to with today's profiles: a
+    profile renamed with the same values matches, a profile whose values changed under the grid does not."""
+    store, _ = local_sweep
+    record = export(grid, tmp_path / "record.json", store)
+    renamed = tmp_path / "renamed.yaml"
+    renamed.write_text(grid.read_text().replace("profile: smoke", "profile: quick"))
+    mlp = CHAPTERS.get("mlp_mnist")
+    monkeypatch.setitem(mlp.profiles, "quick", {"profile": "quick"})  # the smoke profile's values, another name
+    assert load_records(record, renamed).equals(load_records(record, grid))
+    monkeypatch.setitem(mlp.profiles, "smoke", {"lr": 0.05})  # the smoke profile changed under the grid
+    with pytest.raises(ValueError, match=r"another version of .*grid.yaml \(point 0: lr recorded 0.1, today 0.05\)"):
+        load_records(record, grid)
 
 
 def test_ray_engine_gives_the_same_records(grid, one_by_one, tmp_path):

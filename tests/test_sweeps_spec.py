@@ -31,7 +31,7 @@ BAD = [
      f": key 'chapter' = 'resnet' is not allowed: one of {', '.join(CHAPTERS)}"),
     ("missing chapter", ".yaml", "axes: {seed: [0]}\n", f": key 'chapter' is missing: one of {', '.join(CHAPTERS)}"),
     ("unknown profile", ".yaml", "chapter: mlp_mnist\nprofile: huge\n",
-     ": key 'profile' = 'huge' is not allowed: one of smoke, quick, paper"),
+     ": key 'profile' = 'huge' is not allowed: one of smoke, quick, medium, paper"),
     ("unknown top-level key", ".yaml", "chapter: mlp_mnist\naxis: {seed: [0]}\n",
      f": key 'axis' = {{'seed': [0]}} is not allowed: one of the keys {KEYS}"),
     ("unknown parameter on an axis", ".yaml", "chapter: mlp_mnist\naxes: {lamda_l2: [0.1]}\n",

@@ -8,7 +8,7 @@ import json
 import math
 from typing import Any, Iterable, Mapping
 
-PROFILES = ("smoke", "quick", "paper")
+PROFILES = ("smoke", "quick", "medium", "paper")
 REGULARIZERS = ("none", "l1", "l2")
 PRUNE_FORMS = ("laplace", "gauss", "magnitude")
 SCALES = ("std", "mean_abs", "median_abs")
@@ -151,6 +151,10 @@ class ConfigBase:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
 
     def digest(self) -> str:
-        """A short hash of the config: runs are named by it, and a checkpoint only resumes the same config."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        """A short hash of the config's values: runs are named by it, and a checkpoint only resumes the same values.
+
+        The profile's name is a label, not a value: a profile renamed with the same values resumes its checkpoints.
+        """
+        values = {k: v for k, v in self.to_dict().items() if k != "profile"}
+        blob = json.dumps(values, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]

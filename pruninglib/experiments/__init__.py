@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pruninglib.config import (PROFILES, ComparisonConfig, ConfigBase, ConfigError, CovidCNNConfig, GuidedMLPConfig,
+from pruninglib.config import (ComparisonConfig, ConfigBase, ConfigError, CovidCNNConfig, GuidedMLPConfig,
                                MLPMnistConfig, RelevanceLeNetConfig, TheoryConfig, UNetDSBConfig, VGGCifarConfig, check)
 from pruninglib.config.mechanism import MechanismConfig
 from pruninglib.experiments import (compare, covid_cnn, guided_mlp, mlp_mechanism, mlp_mnist, relevance_lenet5, theory,
@@ -27,7 +27,7 @@ class Chapter:
     def parameters(self, profile: str, overrides: dict[str, Any] | None = None,
                    out_dir: str | None = None) -> dict[str, Any]:
         """The validated papermill parameters for ``profile`` plus ``overrides`` (ConfigError if not allowed)."""
-        check(profile in self.profiles, "profile", profile, f"one of {', '.join(PROFILES)}")
+        check(profile in self.profiles, "profile", profile, f"one of {', '.join(self.profiles)}")
         values = {**self.config().to_dict(), **self.profiles[profile], **(overrides or {})}  # type: ignore[call-arg]
         if out_dir is not None:
             values["out_dir"] = out_dir

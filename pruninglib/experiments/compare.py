@@ -56,6 +56,7 @@ Penalty = Callable[[nn.Module, FitState], torch.Tensor]
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {},  # the config defaults: both chapters' smoke profiles, seconds
     "quick": {"profile": "quick", "mlp_profile": "quick", "vgg_profile": "smoke"},
+    "medium": {"profile": "medium", "mlp_profile": "medium", "vgg_profile": "smoke"},
     # MLP/MNIST at its paper profile, 3 seeds; each method's strength as its probes chose it (compare_probes, the
     # records under book/records/comparison/paper). The VGG setting is not in it: at the CPU-sized quick profile
     # it cannot test anything (a dense net of about 60%), and its probes would cost hours of this machine.

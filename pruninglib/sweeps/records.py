@@ -2,15 +2,17 @@
 
 A chapter whose figures come from a sweep reads them from its record, so a published chapter does not have to
 re-train every point, and every number it shows still traces to a point of the store: the record keeps, per point,
-its key, the code version and git commit it ran under, the hardware, its wall time and its ``runs`` rows. The
-record also keeps the SHA-256 of the sweep file, so an edited grid no longer matches its record.
+its key, the code version and git commit it ran under, its full parameters, the hardware, its wall time and its
+``runs`` rows. A record is read only with the sweep file it came from, and only while that file, expanded with
+today's profiles, gives exactly the record's points (parameters compared value by value; the profile's name is a
+label, so a profile renamed with the same values still matches): an edited grid, or a profile whose values changed
+under it, no longer matches its record.
 
     pruninglib sweep grids/mlp_study_paper.yaml --export book/records/mlp_study_paper.json
     frame = load_records("book/records/mlp_study_paper.json", "grids/mlp_study_paper.yaml")  # as collect()
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -24,10 +26,6 @@ from pruninglib.sweeps.spec import SEED, Sweep, load_sweep
 from pruninglib.sweeps.store import RunStore
 
 SCHEMA = "pruninglib-sweep-records/1"
-
-
-def grid_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def export(sweep: Sweep | str | Path, path: str | Path, store: RunStore | str | Path | None = None) -> Path:
@@ -50,20 +48,37 @@ def export(sweep: Sweep | str | Path, path: str | Path, store: RunStore | str | 
                        "hardware": r["hardware"]["summary"], "started_utc": r["started_utc"],
                        "wall_time_s": r["wall_time_s"], "chapter": r["chapter"],
                        "verified_files": r["data_source"].get("verified_files", []), "runs": r["runs"]})
-    return write_json(path, {"schema": SCHEMA, "grid": str(sweep.path), "grid_sha256": grid_sha256(sweep.path),
-                             "chapter": sweep.chapter, "profile": sweep.profile, "points": points})
+    return write_json(path, {"schema": SCHEMA, "grid": str(sweep.path), "chapter": sweep.chapter,
+                             "profile": sweep.profile, "points": points})
 
 
 def read_records(path: str | Path, grid: str | Path) -> dict[str, Any]:
-    """The record at ``path``, checked against the sweep file ``grid`` it was exported from (ValueError naming
-    both when the grid changed since, or the record is not one)."""
+    """The record at ``path``, checked against the sweep file ``grid`` it was exported from: ValueError naming
+    both, and the first point that differs, when the grid no longer expands to the record's points (or the file is
+    not a record)."""
     record = json.loads(Path(path).read_text())
     if record.get("schema") != SCHEMA:
         raise ValueError(f"{path} is not a sweep record (expected schema {SCHEMA!r})")
-    if record["grid_sha256"] != grid_sha256(grid):
-        raise ValueError(f"{path} was exported from another version of {grid}: run `pruninglib sweep {grid} "
-                         f"--export {path}` again")
+    sweep = load_sweep(grid)
+    today = [_values(p.parameters) for p in sweep.points]
+    recorded = [_values(p["parameters"]) for p in record["points"]]
+    if sweep.chapter != record["chapter"] or today != recorded:
+        where = next((f"point {i}: {_diff(a, b)}" for i, (a, b) in enumerate(zip(recorded, today)) if a != b),
+                     f"chapter {record['chapter']} with {len(recorded)} points, the grid: {sweep.chapter} with "
+                     f"{len(today)}")
+        raise ValueError(f"{path} was exported from another version of {grid} ({where}): run `pruninglib sweep "
+                         f"{grid} --export {path}` again")
     return record
+
+
+def _values(parameters: dict[str, Any]) -> dict[str, Any]:
+    """A point's parameters as compared: JSON values, without the profile's name."""
+    return {k: v for k, v in json.loads(json.dumps(parameters)).items() if k != "profile"}
+
+
+def _diff(recorded: dict[str, Any], today: dict[str, Any]) -> str:
+    names = sorted(n for n in recorded.keys() | today.keys() if recorded.get(n) != today.get(n))
+    return "; ".join(f"{n} recorded {recorded.get(n)!r}, today {today.get(n)!r}" for n in names)
 
 
 def load_records(path: str | Path, grid: str | Path, parameters: tuple[str, ...] = ()) -> pd.DataFrame:

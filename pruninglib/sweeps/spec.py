@@ -1,7 +1,7 @@
 """A grid is data: a sweep file (YAML or TOML) read, checked and expanded into validated points.
 
     chapter: mlp_mnist          # a name of pruninglib.experiments.CHAPTERS
-    profile: smoke              # smoke, quick or paper (default quick, as for `pruninglib run`)
+    profile: smoke              # one of the chapter's profiles (default quick, as for `pruninglib run`)
     fixed:                      # parameters set for every point
       epochs: 1
     axes:                       # one list of values per parameter; the grid is their product
