@@ -5,8 +5,8 @@ import pytest
 
 from pruninglib.config import UNetDSBConfig
 from pruninglib.experiments.targets import MEAN_ONLY, MET, MISSED
-from pruninglib.experiments.unet_study import (choose_lambda, forced_by_scale, lambda_table, schedule_cells,
-                                               schedule_verdicts)
+from pruninglib.experiments.unet_study import (choose_lambda, forced_by_scale, lambda_display, lambda_table,
+                                               schedule_cells, schedule_verdicts)
 
 
 def _run(variant, seed, removed, ap, **extra):
@@ -30,6 +30,21 @@ def test_lambda_choice_takes_the_most_channels_within_the_ap_margin():
     assert choose_lambda(table) == 0.05
     with pytest.raises(ValueError, match="no lambda_l2 > 0"):
         choose_lambda(table[table["lambda_l2"].isin([0.0, 0.08])])
+
+
+def test_the_l1_lambda_follows_the_same_rule_and_falls_back_to_the_smallest():
+    runs = pd.DataFrame([_run("dense", s, 0.0, 0.20 + s / 100) for s in range(2)] +
+                        [_run("l1", s, 0.40, 0.19 + s / 100, lambda_l1=3e-4) for s in range(2)] +  # drop 0.010
+                        [_run("l1", s, 0.60, 0.18 + s / 100, lambda_l1=1e-3) for s in range(2)] +  # drop 0.020
+                        [_run("l2", s, 0.90, 0.20 + s / 100, lambda_l2=0.02) for s in range(2)])  # not an L1 run
+    table = lambda_table(runs, "l1")
+    assert list(table["lambda_l1"]) == [3e-4, 1e-3] and (table["n"] == 2).all()
+    assert choose_lambda(table, "l1") == 3e-4  # 1e-3 removes more but loses 0.02 AP
+    strict = table[table["lambda_l1"] == 1e-3]
+    with pytest.raises(ValueError, match="no lambda_l1 > 0"):
+        choose_lambda(strict, "l1")
+    assert choose_lambda(strict, "l1", smallest_if_none=True) == 1e-3
+    assert list(lambda_display(table, "l1").index) == [3e-4, 1e-3]
 
 
 def test_schedule_verdicts_count_only_more_channels_at_the_same_accuracy():

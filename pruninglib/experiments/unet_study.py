@@ -1,11 +1,14 @@
-"""The U-Net chapter's two tuning sweeps, read back from their committed records (validation images only).
+"""The U-Net chapter's tuning and schedule sweeps, read back from their committed records (validation images only).
 
 * ``unet_lambda`` (grids/unet_lambda.yaml): lambda_l2 from 0 (no regularizer) up, at the frozen schedule, 3 seeds,
   with one dense run per seed: channels removed, silenced channels and validation AP against lambda; it chooses the
   headline lambda by a rule written in the grid file before the sweep ran (:func:`choose_lambda`).
-* ``unet_schedule`` (grids/unet_schedule.yaml): the schedule's strength ``sparsity_scale`` with L2, L1 and no
-  regularizer at the chosen lambda: does a regularizer remove more channels than none at the same weight sparsity
-  and accuracy (:func:`schedule_verdicts`)?
+* ``unet_schedule`` (grids/unet_schedule.yaml): the schedule's strength ``sparsity_scale`` with L2 and no
+  regularizer: does a regularizer remove more channels than none at the same weight sparsity and accuracy
+  (:func:`schedule_verdicts`)?
+* ``unet_lambda_l1`` and ``unet_schedule_l1``: the same two questions for the L1 arm, its lambda chosen by the
+  same rule (:func:`choose_lambda` with ``regularizer="l1"``), then its schedule sweep with its own no-regularizer
+  runs.
 
 Every table comes from per-seed values: mean and 95% Student-t interval (n = seeds), and paired differences (same
 seed) for comparisons, with the three-state verdicts of :func:`~pruninglib.experiments.targets.verdict`.
@@ -55,14 +58,14 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame, column: str) -> pd.Series:
     return (x - y.reindex(x.index)).dropna()
 
 
-def lambda_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per lambda_l2 of the L2 runs: mean and 95% interval over seeds of channels removed, silenced alive
-    channels, weight sparsity, validation AP and its paired drop against the dense run of the same seed, the
-    filters' norm spread one epoch in, and the median |gamma| of the alive channels."""
+def lambda_table(runs: pd.DataFrame, regularizer: str = "l2") -> pd.DataFrame:
+    """One row per ``lambda_<regularizer>`` of that regularizer's runs: mean and 95% interval over seeds of channels
+    removed, silenced alive channels, weight sparsity, validation AP and its paired drop against the dense run of
+    the same seed, the filters' norm spread one epoch in, and the median |gamma| of the alive channels."""
     dense = runs[runs["variant"] == "dense"]
     rows = []
-    for lam, g in runs[runs["variant"] == "l2"].groupby("lambda_l2"):
-        row: dict[str, Any] = {"lambda_l2": lam, "n": len(g)}
+    for lam, g in runs[runs["variant"] == regularizer].groupby(f"lambda_{regularizer}"):
+        row: dict[str, Any] = {f"lambda_{regularizer}": lam, "n": len(g)}
         for col in ("channels_removed", "silenced_alive", "weight_sparsity", AP, "filter_norm_cv_epoch1",
                     "gamma_alive_median"):
             row.update({f"{col}_{k}": v for k, v in ci(g[col]).items() if k != "n"})
@@ -71,15 +74,20 @@ def lambda_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def choose_lambda(table: pd.DataFrame) -> float:
-    """The rule of grids/unet_lambda.yaml: the lambda > 0 with the largest mean channels removed among those with
-    a mean paired validation AP drop of at most :data:`AP_MARGIN`; a tie goes to the smaller lambda. Raises
-    ValueError when no lambda > 0 qualifies."""
-    ok = table[(table["lambda_l2"] > 0) & (table["ap_drop_mean"] <= AP_MARGIN)]
+def choose_lambda(table: pd.DataFrame, regularizer: str = "l2", smallest_if_none: bool = False) -> float:
+    """The rule of grids/unet_lambda.yaml on a :func:`lambda_table`: the lambda > 0 with the largest mean channels
+    removed among those with a mean paired validation AP drop of at most :data:`AP_MARGIN`; a tie goes to the
+    smaller lambda. When none qualifies: the smallest lambda > 0 if ``smallest_if_none`` (the L1 grid's rule),
+    else ValueError."""
+    column = f"lambda_{regularizer}"
+    positive = table[table[column] > 0]
+    ok = positive[positive["ap_drop_mean"] <= AP_MARGIN]
     if ok.empty:
-        raise ValueError(f"no lambda_l2 > 0 has a mean validation AP drop <= {AP_MARGIN}")
+        if smallest_if_none and not positive.empty:
+            return float(positive[column].min())
+        raise ValueError(f"no {column} > 0 has a mean validation AP drop <= {AP_MARGIN}")
     best = ok["channels_removed_mean"].max()
-    return float(ok.loc[ok["channels_removed_mean"] == best, "lambda_l2"].min())
+    return float(ok.loc[ok["channels_removed_mean"] == best, column].min())
 
 
 def per_block(runs: pd.DataFrame, by: str, cfg: UNetDSBConfig) -> pd.DataFrame:
@@ -150,18 +158,19 @@ def study_config(name: str, root: str | Path | None = None) -> UNetDSBConfig:
     return UNetDSBConfig.from_mapping(load_sweep(base / "grids" / f"{name}.yaml").points[0].parameters)
 
 
-def lambda_display(table: pd.DataFrame) -> pd.DataFrame:
-    """:func:`lambda_table` for reading: one row per lambda_l2, 'mean [95% interval]' over seeds, in percent for
-    the channel and sparsity columns."""
+def lambda_display(table: pd.DataFrame, regularizer: str = "l2") -> pd.DataFrame:
+    """:func:`lambda_table` for reading: one row per ``lambda_<regularizer>``, 'mean [95% interval]' over seeds, in
+    percent for the channel and sparsity columns."""
     cols = {"channels_removed": ("channels removed (%)", 100, 1),
             "silenced_alive": ("alive, |gamma| < 1e-3 (%)", 100, 1), "weight_sparsity": ("weight sparsity (%)", 100, 2), AP: ("validation mean AP", 1, 3),
             "ap_drop": ("AP drop vs dense", 1, 3), "filter_norm_cv_epoch1": ("filter-norm spread, epoch 1", 1, 3),
             "gamma_alive_median": ("median alive |gamma|", 1, 3)}
-    out = pd.DataFrame({"lambda_l2": table["lambda_l2"], "n": table["n"]})
+    column = f"lambda_{regularizer}"
+    out = pd.DataFrame({column: table[column], "n": table["n"]})
     for col, (name, scale, digits) in cols.items():
         out[name] = [say_interval(m, lo, hi, scale, digits) for m, lo, hi in
                      zip(table[f"{col}_mean"], table[f"{col}_low"], table[f"{col}_high"])]
-    return out.set_index("lambda_l2")
+    return out.set_index(column)
 
 
 def verdicts_display(verdicts: pd.DataFrame) -> pd.DataFrame:
