@@ -70,8 +70,9 @@ def book_profiles() -> list[str]:
 
 
 def _check_profile(profile: str) -> None:
-    if profile not in book_profiles():
-        raise ConfigError(f"parameter 'profile' = {profile!r} is not allowed: one of {', '.join(book_profiles())} "
+    allowed = book_profiles()
+    if profile not in allowed:
+        raise ConfigError(f"parameter 'profile' = {profile!r} is not allowed: one of {', '.join(allowed)} "
                           "(the profiles every chapter has)")
 
 

@@ -100,6 +100,12 @@ def _check_weights(name: str, value: Any, n_weights: int) -> None:
           f"a network of at most {MAX_WEIGHTS:,} weights (400 MB of float32), not {n_weights:,}")
 
 
+def without_label(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` without ``profile``: a profile's name is a label, not a value, so whatever compares runs by their
+    values (checkpoint digests, sweep records) leaves it out."""
+    return {k: v for k, v in values.items() if k != "profile"}
+
+
 class ConfigBase:
     """Shared behaviour of the config dataclasses: validation, building from a mapping, help text, hashing.
 
@@ -155,6 +161,5 @@ class ConfigBase:
 
         The profile's name is a label, not a value: a profile renamed with the same values resumes its checkpoints.
         """
-        values = {k: v for k, v in self.to_dict().items() if k != "profile"}
-        blob = json.dumps(values, sort_keys=True, default=str).encode()
+        blob = json.dumps(without_label(self.to_dict()), sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]

@@ -85,7 +85,7 @@ class MechanismExperiment(Experiment):
         return sorted({s for g in cfg.grid_paths.values() for s in load_sweep(g).axes.get("seed", [])})
 
     def load(self, cfg: MechanismConfig, device: torch.device, progress: bool) -> Study:
-        from pruninglib.sweeps import export, load_records, read_records, run_sweep  # (see seeds)
+        from pruninglib.sweeps import export, read_records, records_frame, run_sweep  # (see seeds)
 
         frames, points, files = [], 0, {}
         for kind, grid in cfg.grid_paths.items():
@@ -102,7 +102,7 @@ class MechanismExperiment(Experiment):
             record = read_records(path, grid)
             points += len(record["points"])
             files.update({(f["path"], f["sha256"]): f for p in record["points"] for f in p["verified_files"]})
-            frames.append(load_records(path, grid, PARAMETERS).assign(sweep=kind))
+            frames.append(records_frame(record, PARAMETERS).assign(sweep=kind))
         tidy = pd.concat(frames, ignore_index=True)
         rows = tidy.pivot_table(index=ID, columns="metric", values="value", dropna=False).reset_index()
         rows = rows.dropna(subset=["nodes_removed"])

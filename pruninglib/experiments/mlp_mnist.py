@@ -30,6 +30,7 @@ from pruninglib.tracking import DynamicsTracker
 from pruninglib.training import FitState, fit, make_optimizer
 
 INPUT_SHAPE = (1, 28, 28)
+_ARMS = ["dense", "l2", "none", "magnitude", "magnitude-epoch", "scratch"]  # quick and medium (L1: mlp_mechanism)
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {},  # the config defaults: seconds
     # lambda_l2 and lambda_l1: the values the mlp_mechanism chapter selects on validation at the paper profile (its
@@ -37,9 +38,9 @@ PROFILES: dict[str, dict[str, Any]] = {
     # the book's main job (about a minute, one seed: no intervals); medium: the published page (3 seeds, one session
     # on 2 cores); L1 is compared with L2 in the mlp_mechanism chapter.
     "quick": {"profile": "quick", "seeds": [0], "epochs": 3, "train_subset": 10000, "lambda_l2": 1e-3,
-              "variants": ["dense", "l2", "none", "magnitude", "magnitude-epoch", "scratch"]},
+              "variants": _ARMS},
     "medium": {"profile": "medium", "seeds": [0, 1, 2], "epochs": 8, "train_subset": 0, "lambda_l2": 1e-3,
-               "variants": ["dense", "l2", "none", "magnitude", "magnitude-epoch", "scratch"]},
+               "variants": _ARMS},
     "paper": {"profile": "paper", "seeds": [0, 1, 2, 3, 4], "epochs": 20, "train_subset": 0, "lambda_l2": 1e-3,
               "lambda_l1": 1e-4, "variants": ["dense", "l2", "l1", "none", "magnitude", "magnitude-epoch", "scratch"]},
 }

@@ -41,19 +41,20 @@ from pruninglib.training.clock import EpochClock
 from pruninglib.training.loop import FitState
 
 INPUT_SHAPE = (3, 32, 32)
+# per convolution, then the classifier: the late layers get the paper-like high targets, the early ones less
+_TARGETS = [0.3, 0.5, 0.6, 0.6, 0.7, 0.7, 0.7, 0.9, 0.95, 0.95, 0.98, 0.98, 0.98, 0.5]
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {},  # the config defaults: seconds
-    # quick: the book's main job (minutes, one seed); medium: the published CPU page, about an hour on one core. The
-    # late layers get the paper-like high targets, the early ones less
+    # quick: the book's main job (minutes, one seed); medium: the published CPU page, about an hour on one core
     "quick": {"profile": "quick", "width": 0.125, "train_subset": 2000, "val_size": 500, "test_subset": 1000,
               "epochs": 4, "lambda_l2": 0.03, "variants": ["dense", "l2", "l1", "none"], "seeds": [0],
               "other_arms_seeds": 1,
-              "target_sparsity": [0.3, 0.5, 0.6, 0.6, 0.7, 0.7, 0.7, 0.9, 0.95, 0.95, 0.98, 0.98, 0.98, 0.5],
+              "target_sparsity": _TARGETS,
               "sweep_fractions": [0.2, 0.4, 0.6, 0.8]},
     "medium": {"profile": "medium", "width": 0.125, "train_subset": 8000, "val_size": 500, "test_subset": 2000,
                "epochs": 12, "lambda_l2": 0.03, "variants": ["dense", "l2", "l1", "none"], "seeds": [0, 1, 2],
                "other_arms_seeds": 1,
-               "target_sparsity": [0.3, 0.5, 0.6, 0.6, 0.7, 0.7, 0.7, 0.9, 0.95, 0.95, 0.98, 0.98, 0.98, 0.5],
+               "target_sparsity": _TARGETS,
                "sweep_fractions": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]},
     # lambdas scaled from the medium profile to keep lambda x mean learning rate x steps equal (1,500 steps at mean
     # lr 0.025 there, 7,040 at 0.05 here), not chosen on validation; run by the GPU job (vgg_job.py), not yet run

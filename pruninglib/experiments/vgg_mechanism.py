@@ -39,10 +39,11 @@ def load(record: str = RECORD, grid: str = GRID) -> tuple[pd.DataFrame, dict[str
     """The committed record of the sweep as one row per run (:func:`runs`), and the record itself (for its
     points' commits, hardware and wall times); paths relative to the repository. Refuses a record exported
     from another version of the grid."""
-    from pruninglib.sweeps import load_records, read_records  # the sweeps import the chapters (and yaml)
+    from pruninglib.sweeps import read_records, records_frame  # the sweeps import the chapters (and yaml)
 
     root = repo_root() or Path.cwd()
-    return runs(load_records(root / record, root / grid)), read_records(root / record, root / grid)
+    checked = read_records(root / record, root / grid)
+    return runs(records_frame(checked)), checked
 
 
 def runs(frame: pd.DataFrame) -> pd.DataFrame:

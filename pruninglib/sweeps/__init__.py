@@ -10,7 +10,7 @@ chapters, :func:`run_chapters`), :mod:`~pruninglib.sweeps.run` ties them togethe
 :mod:`~pruninglib.sweeps.collect` reads the records back as tidy frames.
 """
 from pruninglib.sweeps.collect import collect, summarize
-from pruninglib.sweeps.records import export, load_records, read_records
+from pruninglib.sweeps.records import export, load_records, read_records, records_frame
 from pruninglib.sweeps.executors import Outcome, run_chapters, run_local, run_ray
 from pruninglib.sweeps.run import Plan, SweepReport, plan, run_point, run_sweep
 from pruninglib.sweeps.spec import Point, Sweep, SweepError, load_sweep
@@ -18,4 +18,5 @@ from pruninglib.sweeps.store import ENV_STORE, PointBusy, RunStore, code_version
 
 __all__ = ["collect", "summarize", "Outcome", "run_chapters", "run_local", "run_ray", "Plan", "SweepReport", "plan",
            "run_point", "run_sweep", "Point", "Sweep", "SweepError", "load_sweep", "ENV_STORE", "PointBusy", "RunStore",
-           "code_version", "default_store", "point_key", "export", "load_records", "read_records"]
+           "code_version", "default_store", "point_key", "export", "load_records", "read_records",
+           "records_frame"]

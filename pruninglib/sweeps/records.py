@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from pruninglib._io import write_json
+from pruninglib.config.base import without_label
 from pruninglib.sweeps.collect import frame_of
 from pruninglib.sweeps.run import plan
 from pruninglib.sweeps.spec import SEED, Sweep, load_sweep
@@ -73,7 +74,7 @@ def read_records(path: str | Path, grid: str | Path) -> dict[str, Any]:
 
 def _values(parameters: dict[str, Any]) -> dict[str, Any]:
     """A point's parameters as compared: JSON values, without the profile's name."""
-    return {k: v for k, v in json.loads(json.dumps(parameters)).items() if k != "profile"}
+    return without_label(json.loads(json.dumps(parameters)))
 
 
 def _diff(recorded: dict[str, Any], today: dict[str, Any]) -> str:
@@ -85,6 +86,10 @@ def load_records(path: str | Path, grid: str | Path, parameters: tuple[str, ...]
     """The record's points as :func:`~pruninglib.sweeps.collect.collect` returns a sweep's: one row per point, run
     and metric, with the axes as columns, and the points' ``parameters`` named here as columns too (e.g. a
     coefficient fixed by the grid rather than varied)."""
-    record = read_records(path, grid)
+    return records_frame(read_records(path, grid), parameters)
+
+
+def records_frame(record: dict[str, Any], parameters: tuple[str, ...] = ()) -> pd.DataFrame:
+    """:func:`load_records` of a record already read and checked by :func:`read_records`."""
     return frame_of([(p["key"], p["chapter"], {**{n: p["parameters"][n] for n in parameters}, **p["values"]},
                       p["runs"]) for p in record["points"]])
