@@ -6,7 +6,8 @@ so the study reads validation data only; the test split is read by the MLP chapt
 * ``lambda_l2`` / ``lambda_l1``: the regularizer's strength, stochastic pruning (our reconstruction) on the
   chapter's weight-sparsity schedule, one point per value and seed;
 * ``reference``: the dense net and stochastic pruning with no regularizer (lambda 0), per seed;
-* ``sharpness``: ``prune_factor`` of p(w) from near-magnitude to near-uniform, with L2 and with no regularizer.
+* ``sharpness``: ``prune_factor`` of p(w) from near-magnitude (the chapter's value) to near-uniform, with L2 and
+  with no regularizer.
 
 The sweeps run through the sweep engine into the run store (or are read from their committed records,
 ``from_records``); every point of a record names its code version and commit. The study picks, on validation
@@ -168,15 +169,10 @@ def lambda_curves(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def sharpness_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the sharpness comparison with a ``regularizer`` column: the sharpness sweep, plus the
-    chapter's own prune_factor from the lambda sweep (L2 at the sharpness sweep's lambda) and the reference
-    (no regularizer)."""
+    """The rows of the sharpness sweep (the chapter's prune_factor among its values) with a ``regularizer``
+    column, the run's variant ('l2' or 'none')."""
     sharp = rows[rows["sweep"] == "sharpness"]
-    lam = sharp["lambda_l2"].iloc[0] if len(sharp) else None
-    base = rows[((rows["sweep"] == "lambda_l2") & (rows["lambda_l2"] == lam))
-                | ((rows["sweep"] == "reference") & (rows["variant"] == "none"))]
-    both = pd.concat([sharp, base], ignore_index=True)
-    return both.assign(regularizer=both["variant"])
+    return sharp.assign(regularizer=sharp["variant"])
 
 
 def sharpness_curves(rows: pd.DataFrame) -> pd.DataFrame:
