@@ -52,9 +52,9 @@ def ci(values: pd.Series, scale: float = 1.0) -> dict[str, float]:
     return {"mean": t["mean"], "low": t["low"], "high": t["high"], "n": t["n"]}
 
 
-def _paired(a: pd.DataFrame, b: pd.DataFrame, column: str) -> pd.Series:
-    """Per seed, ``column`` of ``a`` minus that of ``b`` (rows indexed by seed; seeds of ``a`` only)."""
-    x, y = a.set_index("seed")[column], b.set_index("seed")[column]
+def _paired(a: pd.DataFrame, b: pd.DataFrame, column: str, unit: str = "seed") -> pd.Series:
+    """Per ``unit`` (seed, or fold), ``column`` of ``a`` minus that of ``b`` (units of ``a`` only)."""
+    x, y = a.set_index(unit)[column], b.set_index(unit)[column]
     return (x - y.reindex(x.index)).dropna()
 
 
@@ -119,12 +119,13 @@ def forced_by_scale(cfg: UNetDSBConfig, scales: list[float]) -> pd.DataFrame:
                          for s in scales])
 
 
-def schedule_verdicts(runs: pd.DataFrame, regularizers: tuple[str, ...] = ("l2", "l1")) -> pd.DataFrame:
-    """Per sparsity_scale and regularizer, against no regularizer on the same seed: the paired difference in
-    channels removed (target > 0) and in validation AP (target >= :data:`ACCURACY_BOUND`), each with n, mean,
-    interval and verdict, the weight sparsities of both arms, and ``regularizer_removes_more``: True only where
-    both verdicts are 'met' (the regularizer removes more channels than none at the same weight sparsity and
-    accuracy)."""
+def schedule_verdicts(runs: pd.DataFrame, regularizers: tuple[str, ...] = ("l2", "l1"), unit: str = "seed",
+                      ap: str = AP) -> pd.DataFrame:
+    """Per sparsity_scale and regularizer, against no regularizer on the same ``unit`` (the seed of a sweep, the
+    fold of a cross-validated run): the paired difference in channels removed (target > 0) and in mean AP ``ap``
+    (validation by default; target >= :data:`ACCURACY_BOUND`), each with n, mean, interval and verdict, the
+    weight sparsities of both arms, and ``regularizer_removes_more``: True only where both verdicts are 'met' (the
+    regularizer removes more channels than none at the same weight sparsity and accuracy)."""
     rows = []
     for scale, g in runs.groupby("sparsity_scale", sort=True):
         none = g[g["variant"] == "none"]
@@ -132,8 +133,9 @@ def schedule_verdicts(runs: pd.DataFrame, regularizers: tuple[str, ...] = ("l2",
             r = g[g["variant"] == reg]
             if r.empty or none.empty:
                 continue
-            more = Target(f"{reg} minus none, channels removed", tuple(_paired(r, none, "channels_removed")), 0.0, ">")
-            acc = Target(f"{reg} minus none, validation AP", tuple(_paired(r, none, AP)), ACCURACY_BOUND, ">=")
+            more = Target(f"{reg} minus none, channels removed", tuple(_paired(r, none, "channels_removed", unit)),
+                          0.0, ">")
+            acc = Target(f"{reg} minus none, mean AP", tuple(_paired(r, none, ap, unit)), ACCURACY_BOUND, ">=")
             rows.append({"sparsity_scale": scale, "regularizer": reg,
                          "weight_sparsity": float(r["weight_sparsity"].mean()),
                          "weight_sparsity_none": float(none["weight_sparsity"].mean()),
