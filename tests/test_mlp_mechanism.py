@@ -20,10 +20,14 @@ def test_select_takes_the_most_nodes_within_the_tolerance_never_lambda_zero():
     assert select(curve([(0.0, 10.0, 0.0, 0.1), (1e-3, 20.0, -1.0, -0.5)]), 0.3) is None
 
 
-def test_accuracy_falls_where_the_whole_interval_is_below_the_tolerance_at_a_positive_lambda():
+def test_accuracy_falls_where_the_whole_interval_is_below_the_tolerance_from_there_on():
     c = curve([(0.0, 0.0, -0.6, -0.4), (1e-3, 0.0, -0.5, -0.29), (5e-3, 0.0, -0.6, -0.31)])
     assert falls_at(c, 0.3) == 5e-3  # lambda 0 (the schedule alone) is not a lambda at which L2 makes it fall
     assert falls_at(c, 0.7) is None
+    # a weak lambda that loses as much as the schedule alone, then a recovery: accuracy falls from 1e-2 on
+    dip = curve([(3e-5, 0.0, -0.4, -0.31), (1e-4, 0.0, -0.2, -0.1), (1e-2, 0.0, -0.7, -0.4), (2e-2, 0.0, -1.0, -0.9)])
+    assert falls_at(dip, 0.3) == 1e-2
+    assert falls_at(curve([(1e-3, 0.0, -0.5, -0.4), (1e-2, 0.0, 0.0, 0.1)]), 0.3) is None  # not at the largest
 
 
 def test_accuracy_drop_is_paired_with_the_dense_net_of_the_same_seed():

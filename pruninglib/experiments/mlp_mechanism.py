@@ -191,11 +191,17 @@ def select(curve: pd.DataFrame, tolerance: float) -> float | None:
 
 
 def falls_at(curve: pd.DataFrame, tolerance: float) -> float | None:
-    """The smallest lambda > 0 at which accuracy has clearly fallen: the whole 95% interval of the accuracy drop
-    lies more than ``tolerance`` points below the dense nets; None if no lambda of the sweep gets there. (Lambda 0,
-    the schedule alone, is reported on its own: :func:`schedule_cost`.)"""
-    fallen = curve[(curve["lambda"] > 0) & (curve["accuracy_drop_high"] < -tolerance)]
-    return float(fallen["lambda"].min()) if len(fallen) else None
+    """The lambda > 0 from which on accuracy has clearly fallen: the smallest lambda such that at it and at every
+    larger lambda of the sweep the whole 95% interval of the accuracy drop lies more than ``tolerance`` points below
+    the dense nets; None if the largest lambda does not get there. (A weak lambda that loses as much as no
+    regularizer is not where the regularizer makes accuracy fall; lambda 0, the schedule alone, is reported on its
+    own: :func:`schedule_cost`.)"""
+    positive = curve[curve["lambda"] > 0].sort_values("lambda")
+    fallen = (positive["accuracy_drop_high"] < -tolerance).to_numpy()
+    start = None
+    for lam, down in zip(positive["lambda"], fallen):
+        start = (start if start is not None else float(lam)) if down else None
+    return start
 
 
 def schedule_cost(curves: pd.DataFrame) -> dict[str, float]:
