@@ -275,6 +275,7 @@ def findings(result: ChapterResult) -> str:
     lines = [f"Selected on validation data (most nodes removed within {h['tolerance_points']:g} points of the dense "
              f"accuracy): {sel}. With no regularizer (lambda 0) the schedule alone changes the validation accuracy "
              f"by {cost['mean']:+.3f} points [{cost['low']:+.3f}, {cost['high']:+.3f}] against the dense nets. "
-             f"Accuracy has clearly fallen (interval entirely below the tolerance) at lambda > 0: {falls}."]
+             f"Accuracy has clearly fallen (at that lambda and every larger one of the sweep, the whole interval below "
+             f"the tolerance): {falls}."]
     lines += ["- " + say_contrast(c, c["what"], digits=2) for c in h["contrasts"]]
     return "\n".join(lines)
