@@ -27,6 +27,7 @@ def _curves(cells: pd.DataFrame, x: str, xlabel: str, tolerance: float | None) -
             ax.errorbar(g[x], mean, yerr=err, marker="o", ms=4, capsize=3, color=PALETTE.get(reg),
                         label=LABELS.get(reg, reg))
         ax.set(xlabel=xlabel, ylabel=ylabel)
+        ax.ticklabel_format(axis="y", useOffset=False)  # weight sparsity: 97.406, not 0.006 + 97.4
         if col == "accuracy_drop" and tolerance is not None:
             ax.axhline(-tolerance, color="0.5", ls=":", lw=1)
     axes[0].axhline(50, color="0.5", ls=":", lw=1)  # the paper's 50% of the nodes
@@ -40,8 +41,11 @@ def lambda_curves(cells: pd.DataFrame, tolerance: float | None = None) -> Figure
     """Nodes removed, accuracy drop and weight sparsity against the regularizer's lambda (symmetric log scale,
     so lambda 0, no regularizer, is shown), one curve per regularizer; ``tolerance`` marks the selection rule."""
     fig = _curves(cells, "lambda", "lambda (0: no regularizer)", tolerance)
-    for ax in fig.axes:
-        ax.set_xscale("symlog", linthresh=float(cells.loc[cells["lambda"] > 0, "lambda"].min() or 1e-5))
+    positive = cells.loc[cells["lambda"] > 0, "lambda"]
+    smallest = float(positive.min()) if len(positive) else 1e-5
+    for ax in fig.axes:  # linear below the smallest lambda, where lambda 0 sits; no negative lambdas on the axis
+        ax.set_xscale("symlog", linthresh=smallest)
+        ax.set_xlim(-0.5 * smallest, 1.5 * float(cells["lambda"].max() or smallest))
     return fig
 
 
