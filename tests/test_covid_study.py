@@ -3,8 +3,9 @@ paired contrasts against no regularizer, and what random zeros alone would remov
 import pandas as pd
 import pytest
 
+from pruninglib.experiments import covid_cnn
 from pruninglib.experiments.covid_study import (candidate_table, mechanism_findings, random_mask_removed,
-                                                schedule_cells, schedule_contrasts, selection)
+                                                schedule_cells, schedule_contrasts, selection, tuning_frame)
 from pruninglib.experiments.targets import MET, MISSED
 
 BIG, SMALL = (16, 32, 64, 128), (8, 16, 32, 64)
@@ -66,3 +67,9 @@ def test_random_zeros_kill_whole_filters_only_at_extreme_sparsity():
     assert random_mask_removed([16, 32, 64, 128], schedule) > 0.3  # random, at scale 0.9 almost none
     assert random_mask_removed([16, 32, 64, 128], [0.9 * s for s in schedule]) < 1e-4
     assert random_mask_removed([16, 32], [0.0, 0.0]) == 0.0
+
+
+def test_the_profiles_fold_settings_are_the_selection_of_the_committed_tuning_record():
+    chosen = selection(tuning_frame())
+    for profile in ("medium", "paper"):
+        assert [dict(s) for s in covid_cnn.PROFILES[profile]["fold_settings"]] == chosen, profile
