@@ -196,11 +196,12 @@ def falls_at(curve: pd.DataFrame, tolerance: float) -> float | None:
     the dense nets; None if the largest lambda does not get there. (A weak lambda that loses as much as no
     regularizer is not where the regularizer makes accuracy fall; lambda 0, the schedule alone, is reported on its
     own: :func:`schedule_cost`.)"""
-    positive = curve[curve["lambda"] > 0].sort_values("lambda")
-    fallen = (positive["accuracy_drop_high"] < -tolerance).to_numpy()
+    positive = curve[curve["lambda"] > 0].sort_values("lambda", ascending=False)
     start = None
-    for lam, down in zip(positive["lambda"], fallen):
-        start = (start if start is not None else float(lam)) if down else None
+    for lam, high in zip(positive["lambda"], positive["accuracy_drop_high"]):  # from the largest lambda down
+        if high >= -tolerance:
+            break
+        start = float(lam)
     return start
 
 
